@@ -1,0 +1,62 @@
+# inkgraph — every target does its own set-up; a fresh clone needs only Python 3.11+ and npm.
+#   make run    migrate, seed demo data (once) and serve on http://127.0.0.1:8000/graphql
+#   make test   lint, type-check and the whole test suite (SQLite + reachable PostgreSQL/MariaDB)
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+BIN := .venv/bin
+GRAPHIQL := server/graphiql
+# uv must use this machine's Python, never download one.
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install run test pytest lint fmt typecheck schema bench docker-config clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# The lock is the source of truth: --frozen installs exactly uv.lock and fails if it is stale.
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+$(GRAPHIQL)/node_modules/.synced: $(GRAPHIQL)/package.json $(GRAPHIQL)/package-lock.json
+	npm ci --prefix $(GRAPHIQL) --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+install: .venv/.synced $(GRAPHIQL)/node_modules/.synced
+
+run: install
+	$(BIN)/inkgraph migrate
+	$(BIN)/inkgraph seed
+	$(BIN)/inkgraph serve
+
+test: lint typecheck pytest
+
+pytest: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: install
+	$(BIN)/mypy
+
+schema: install
+	$(BIN)/inkgraph export-schema -o schema.graphql
+
+bench: install
+	$(BIN)/python -m bench.run
+
+docker-config:
+	docker compose -f docker/compose.yaml config
+
+clean:
+	rm -rf .venv $(TOOLS) $(GRAPHIQL)/node_modules .pytest_cache .mypy_cache .ruff_cache
