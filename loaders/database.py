@@ -1,0 +1,58 @@
+"""The one seam between loaders and the database: `Database.fetch(statement)`.
+
+One request gets one `Database`. Its statements run on one pooled connection, taken at the first
+statement and given back by `close()` at the end of the request, so a request costs at most one
+pool checkout (and one pre-ping). aiodataloader dispatches the batches of different loaders
+concurrently, but a connection can run one statement at a time, so `fetch` queues them behind a
+lock: the work done is the same, and every statement of a request sees one connection's view.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import Executable, Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+
+class Database:
+    """Per-request access to the database. Call `close()` when the request is done."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect_name = engine.dialect.name
+        self._connection: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def fetch(self, statement: Executable) -> Sequence[Row[Any]]:
+        """Run one SELECT and return all its rows."""
+        async with self._lock:
+            connection = await self._connect()
+            result = await connection.execute(statement)
+            return result.all()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """Run writes as one transaction on this request's connection: commit on success,
+        roll back on any exception. Reads issued afterwards see the committed writes."""
+        async with self._lock:
+            connection = await self._connect()
+            if connection.in_transaction():
+                await connection.commit()  # end the read snapshot; the writes start fresh
+            try:
+                yield connection
+            except BaseException:
+                await connection.rollback()
+                raise
+            await connection.commit()
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()
+
+    async def _connect(self) -> AsyncConnection:
+        if self._connection is None:
+            self._connection = await self.engine.connect()
+        return self._connection
