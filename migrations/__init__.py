@@ -1,0 +1,1 @@
+"""Alembic migrations: the only way inkgraph's schema is created or evolved."""

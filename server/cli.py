@@ -1,0 +1,184 @@
+"""The `inkgraph` command line: serve, migrate, seed, export-schema.
+
+Flags override the environment (`DATABASE_URL`, `HOST`, `PORT`); each command builds one
+`Settings` and calls one function.
+"""
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.settings import Settings
+
+# Setting name -> how the operator spells it, for error messages.
+_SOURCES = {
+    "database_url": "DATABASE_URL / --database-url",
+    "host": "HOST / --host",
+    "port": "PORT / --port",
+}
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("database_url", "host", "port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:
+    from server.db import make_engine
+
+    async def run() -> Any:
+        engine = make_engine(settings)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = _settings(args)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=False,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from server.migrate import upgrade
+
+    settings = _settings(args)
+    _with_engine(settings, upgrade)
+    print(f"database at {settings.async_url().render_as_string(hide_password=True)} is up to date")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from server.app import auth_config
+    from server.seed import EDITOR, READER, seed
+
+    settings = _settings(args)
+    passwords = auth_config(settings).passwords
+    if _with_engine(settings, lambda engine: seed(engine, passwords)):
+        print(
+            "demo data inserted; log in as editor "
+            f"{EDITOR[0]!r} / {EDITOR[1]!r} or as reader {READER[0]!r} / {READER[1]!r}"
+        )
+    else:
+        print("database already has users; demo data not inserted")
+    return 0
+
+
+def cmd_create_editor(args: argparse.Namespace) -> int:
+    from server.writes import set_editor
+
+    async def grant(engine: AsyncEngine) -> bool:
+        async with engine.begin() as connection:
+            return await set_editor(connection, args.username)
+
+    if not _with_engine(_settings(args), grant):
+        print(
+            f"no user is named {args.username!r} (sign up first with createUser)", file=sys.stderr
+        )
+        return 1
+    print(f"{args.username!r} is now an editor")
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from strawberry.printer import print_schema
+
+    from server.schema import build_schema
+
+    sdl = print_schema(build_schema()) + "\n"
+    if args.output:
+        Path(args.output).write_text(sdl, encoding="utf-8")
+        print(f"schema written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(sdl)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inkgraph", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        help_text: str,
+        *,
+        database: bool = True,
+        network: bool = False,
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if database:
+            sub.add_argument(
+                "--database-url",
+                help="overrides DATABASE_URL "
+                "(default: sqlite:///inkgraph.db in the working directory)",
+            )
+        if network:
+            sub.add_argument("--host", help="overrides HOST (default 127.0.0.1)")
+            sub.add_argument("--port", type=int, help="overrides PORT (default 8000)")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("serve", cmd_serve, "serve GraphQL over HTTP", network=True)
+    command("migrate", cmd_migrate, "apply database migrations (creates tables, not databases)")
+    command("seed", cmd_seed, "insert demo data into an empty database")
+    editor = command(
+        "create-editor",
+        cmd_create_editor,
+        "grant the editor right (manage articles) to an existing user",
+    )
+    editor.add_argument("username", help="the user's name, in any case")
+    export = command("export-schema", cmd_export_schema, "print the GraphQL SDL", database=False)
+    export.add_argument("-o", "--output", help="write the SDL to this file instead")
+    return parser
+
+
+def _invalid_settings(error: ValidationError) -> str:
+    # Only the messages: pydantic's own text repeats the input, which may hold a password.
+    return "; ".join(
+        f"{_SOURCES.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'settings'}: "
+        f"{e['msg'].removeprefix('Value error, ')}"
+        for e in error.errors()
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Bad settings exit with 2 and an unreachable or failing database with 1,
+    each with a one-line message instead of a traceback."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # start-up chatter
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ValidationError as error:
+        parser.exit(2, f"inkgraph: error: invalid setting: {_invalid_settings(error)}\n")
+    except (OSError, DBAPIError) as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        parser.exit(1, f"inkgraph: error: database: {first_line}\n")

@@ -1,0 +1,56 @@
+"""The per-request context every resolver sees, and the `Info` type that carries it."""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import strawberry
+from sqlalchemy import Row
+
+from loaders import Database, Loaders
+from server.auth import Passwords, user_for_token
+from server.columns import now
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """What mutations need to authenticate people: built once per app from Settings."""
+
+    passwords: Passwords = field(default_factory=Passwords)
+    token_ttl: timedelta = timedelta(days=30)
+
+
+@dataclass(slots=True)
+class Context:
+    """Built once per request by `server.view.GraphQLView.get_context`.
+
+    `token` is the bearer token the request carried: None without an Authorization header,
+    "" when the header is malformed (a bad token, not an anonymous call).
+    """
+
+    request: Any
+    response: Any
+    db: Database
+    loaders: Loaders
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    token: str | None = None
+    _viewer: Row[Any] | None = field(default=None, init=False)
+    _viewer_known: bool = field(default=False, init=False)
+
+    async def viewer(self) -> Row[Any] | None:
+        """The user behind a valid token (looked up once per request), else None."""
+        if not self._viewer_known:
+            if self.token:
+                self._viewer = await user_for_token(self.db, self.token, now())
+            self._viewer_known = True
+        return self._viewer
+
+
+Info = strawberry.Info[Context, None]
+
+
+def place(info: Info) -> tuple[str, ...]:
+    """Where a field sits in the query: its response path without list indices.
+
+    Loaders are keyed by it, so that each place in the query costs its own statement."""
+    return tuple(key for key in info.path.as_list() if isinstance(key, str))

@@ -1,0 +1,121 @@
+"""Errors clients see, and the codes they carry in `extensions.code`.
+
+    BAD_USER_INPUT             an argument the caller got wrong: a malformed or wrong-type global
+                               ID, a cursor that is not ours or belongs to another field or orderBy,
+                               first/last out of 0–100 or both given, user(id:) with username:,
+                               a DateTime without an offset, a value of the wrong type
+    GRAPHQL_PARSE_FAILED       the document is not GraphQL
+    GRAPHQL_VALIDATION_FAILED  the document does not fit the schema (unknown field, …)
+    UNAUTHENTICATED            a mutation that needs a user got no token, or a bad, expired or
+                               revoked one; the field is null and nothing was written
+    FORBIDDEN                  a valid token whose user may not do this (someone else's post,
+                               an article without the editor right); nothing was written
+    INTERNAL_SERVER_ERROR      anything unexpected; the message is always "Unexpected error."
+                               and the details (traceback, SQL) go to the server log only
+
+Requests that are not GraphQL requests at all (bad JSON, no query) get HTTP 400 before any of
+this; a mutation sent over GET gets HTTP 405.
+"""
+
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+logger = logging.getLogger("inkgraph.errors")
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+UNEXPECTED_MESSAGE = "Unexpected error."
+
+# graphql-core's messages for values that do not coerce to the argument's type: these are the
+# caller's input, so they get BAD_USER_INPUT like the checks our resolvers make.
+_INPUT_VALUE_MESSAGE = re.compile(
+    r"^(Expected value of (non-null )?type|Variable '\$\w+' (got|has) invalid value|"
+    r"Variable '\$\w+' of (required|non-null) type|Int cannot represent|"
+    r"String cannot represent|Boolean cannot represent|ID cannot represent|"
+    r"Float cannot represent|Value '.*' does not exist in|Enum '.*' cannot represent)"
+)
+
+
+class UserInputError(ValueError):
+    """Raised by scalars and helpers for input the caller got wrong."""
+
+
+def unauthenticated() -> GraphQLError:
+    return GraphQLError(
+        "Sign in first: send `Authorization: Bearer <token>` with a valid token.",
+        extensions={"code": "UNAUTHENTICATED"},
+    )
+
+
+def forbidden() -> GraphQLError:
+    return GraphQLError("You may not do this.", extensions={"code": "FORBIDDEN"})
+
+
+def bad_user_input(message: str, **extensions: Any) -> GraphQLError:
+    """A GraphQL error for input the caller got wrong (raise it from a resolver)."""
+    return GraphQLError(message, extensions={"code": BAD_USER_INPUT, **extensions})
+
+
+def _original(error: GraphQLError) -> BaseException | None:
+    original: BaseException | None = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    return original
+
+
+def _code(error: GraphQLError) -> str | None:
+    code = (error.extensions or {}).get("code")
+    return code if isinstance(code, str) else None
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """True for errors that come from a bug or an outage rather than from the request."""
+    if _code(error) is not None:
+        return False
+    original = _original(error)
+    if original is None or isinstance(original, UserInputError):
+        return False
+    return not isinstance(original, GraphQLError)
+
+
+def classify(error: GraphQLError) -> GraphQLError:
+    """The error as the client should see it: with a code, and without internals."""
+    code = _code(error)
+    if code is not None:
+        return error
+    if is_unexpected(error):
+        return GraphQLError(
+            UNEXPECTED_MESSAGE,
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": INTERNAL_SERVER_ERROR},
+        )
+    if isinstance(_original(error), UserInputError) or _INPUT_VALUE_MESSAGE.match(error.message):
+        code = BAD_USER_INPUT
+    elif error.message.startswith("Syntax Error"):
+        code = GRAPHQL_PARSE_FAILED
+    else:
+        code = GRAPHQL_VALIDATION_FAILED
+    error.extensions = {**(error.extensions or {}), "code": code}
+    return error
+
+
+class ErrorCodes(SchemaExtension):
+    """Give every error a code and mask unexpected ones (logged with their traceback)."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        for error in result.errors:
+            if is_unexpected(error):
+                logger.error("unexpected error in %s", error.path, exc_info=_original(error))
+        result.errors = [classify(error) for error in result.errors]

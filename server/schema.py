@@ -1,0 +1,42 @@
+"""`build_schema()`: the strawberry schema, with error codes and masking attached."""
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from server.errors import ErrorCodes
+from server.mutations import Mutation
+from server.query import Query
+from server.scalars import SCALAR_MAP
+from server.types import Article, Comment, Post, User
+
+
+class InkgraphSchema(strawberry.Schema):
+    def process_errors(
+        self,
+        errors: list[GraphQLError],  # noqa: ARG002 - strawberry's signature
+        execution_context: ExecutionContext | None = None,  # noqa: ARG002
+    ) -> None:
+        # Expected errors (bad input, validation) are the client's business, not log noise;
+        # unexpected ones were already logged with their traceback by ErrorCodes.
+        return None
+
+
+def build_schema() -> strawberry.Schema:
+    """The schema served at /graphql and printed to schema.graphql."""
+    extensions: list[Any] = [
+        ErrorCodes,
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+    ]
+    return InkgraphSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[User, Post, Article, Comment],
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    )

@@ -1,0 +1,90 @@
+"""Typed configuration, read once at the edge (environment, then CLI flags).
+
+`DATABASE_URL` accepts the URLs people already have — `sqlite:///file.db`, `postgresql://…`,
+`mysql://…` or `mariadb://…` — and picks the async driver itself; an explicit SQLAlchemy async URL
+(`postgresql+asyncpg://…`) is used as given.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_SQLITE_FILE = "inkgraph.db"
+
+# Plain scheme -> async driver. Keys are what users write; values are what SQLAlchemy needs.
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "mysql": "mysql+asyncmy",
+    "mariadb": "mysql+asyncmy",
+}
+
+
+class Settings(BaseSettings):
+    """Server configuration.
+
+    Every field is read from the environment variable of the same name (upper case); the CLI's
+    `--database-url`, `--host` and `--port` override it. Nothing here is read at import time:
+    callers build `Settings()` (or `Settings(database_url=…)` in tests) and pass it down.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    database_url: str = Field(default=f"sqlite:///{DEFAULT_SQLITE_FILE}")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_sql: bool = False
+    # Bearer tokens expire this long after login (seconds, or ISO 8601 like P30D).
+    token_ttl: timedelta = timedelta(days=30)
+    # argon2id cost; the defaults are pwdlib's recommendation (64 MiB, 3 passes, 4 lanes).
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_url(cls, value: str) -> str:
+        # Refuse a typo here, where it names the setting, not at the first connection.
+        to_async_url(value)
+        return value
+
+    def async_url(self) -> URL:
+        """The SQLAlchemy async URL for `database_url` (a relative SQLite path stays relative
+        to the working directory)."""
+        return to_async_url(self.database_url)
+
+
+def to_async_url(raw: str) -> URL:
+    """Map a plain database URL onto the async driver inkgraph uses for that backend.
+
+    >>> to_async_url("postgresql://u@h/db").drivername
+    'postgresql+asyncpg'
+    """
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ValueError("not a database URL; expected e.g. sqlite:///inkgraph.db") from None
+    backend, _, driver = url.drivername.partition("+")
+    if driver:
+        return url
+    if backend not in _ASYNC_DRIVERS:
+        raise ValueError(
+            f"unsupported database URL scheme {backend!r}; "
+            "use sqlite:///, postgresql:// or mysql:// (mariadb://)"
+        )
+    url = url.set(drivername=_ASYNC_DRIVERS[backend])
+    if backend in {"mysql", "mariadb"} and "charset" not in url.query:
+        url = url.update_query_dict({"charset": "utf8mb4"})
+    return url
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file behind a SQLite URL, or None for other backends and in-memory databases."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)

@@ -1,0 +1,390 @@
+"""The GraphQL object types, their order and filter inputs, and the connection fields.
+
+Every entity is a `Node` wrapping one database row (kept as a private field). Scalar fields are
+plain attributes filled once per row — no resolver per scalar, which is what makes large pages
+cheap — and each relation is one small resolver that asks `info.context.loaders`.
+
+Connection fields come from `connection_field`, so the Relay arguments (first/after/last/before,
+orderBy, filter) and their checks are written once for root and nested connections alike.
+"""
+
+import dataclasses
+from enum import Enum
+from typing import Any
+
+import strawberry
+from sqlalchemy import Row, Table
+
+from loaders import Condition, Order, Relation
+from server import ids, models
+from server.connection import Connection, PageSource, page_spec, shareable
+from server.context import Info, place
+from server.models import table_of
+from server.scalars import DateTime
+
+UNSET: Any = strawberry.UNSET
+
+# ---------------------------------------------------------------------------- shared inputs
+
+
+@strawberry.enum
+class OrderDirection(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.input(description="Text conditions; all given parts must hold.")
+class StringFilter:
+    eq: str | None = strawberry.field(default=None, description="Exact, case-sensitive.")
+    in_: list[str] | None = strawberry.field(
+        default=None, name="in", description="Exact, case-sensitive; [] matches nothing."
+    )
+    contains: str | None = strawberry.field(
+        default=None, description="Case-insensitive substring; % _ \\ match themselves."
+    )
+    starts_with: str | None = strawberry.field(
+        default=None, description="Case-insensitive prefix; % _ \\ match themselves."
+    )
+
+
+@strawberry.input(description="Instant comparisons; all given parts must hold.")
+class DateTimeFilter:
+    gt: DateTime | None = None
+    gte: DateTime | None = None
+    lt: DateTime | None = None
+    lte: DateTime | None = None
+
+
+_OPS = {
+    "eq": "eq",
+    "in_": "in",
+    "contains": "contains",
+    "starts_with": "starts_with",
+    "gt": "gt",
+    "gte": "gte",
+    "lt": "lt",
+    "lte": "lte",
+}
+
+
+def conditions_of(filter_input: Any) -> tuple[Condition, ...]:
+    """Flatten an `XFilter` input into loader conditions. Input field names are column names."""
+    if filter_input is None:
+        return ()
+    conditions: list[Condition] = []
+    for column_field in dataclasses.fields(filter_input):
+        column_filter = getattr(filter_input, column_field.name)
+        if column_filter is None:
+            continue
+        for op_field in dataclasses.fields(column_filter):
+            value = getattr(column_filter, op_field.name)
+            if value is not None:
+                value = tuple(value) if isinstance(value, list) else value
+                conditions.append(Condition(column_field.name, _OPS[op_field.name], value))  # type: ignore[arg-type] # _OPS values are Op literals
+    return tuple(conditions)
+
+
+def order_of(order_input: Any) -> Order:
+    """An `XOrder` input (enum values are column names) as a loader `Order`."""
+    if order_input is None:
+        return Order()
+    # `direction: null` means the default, ASC.
+    return Order(order_input.field.value, order_input.direction is OrderDirection.DESC)
+
+
+# ---------------------------------------------------------------------------- connections
+
+
+def _given(value: Any) -> Any:
+    """An argument left out (UNSET) and one sent as explicit null mean the same."""
+    return None if value is UNSET else value
+
+
+def connection_field(
+    target: str, *, field: str, relation: Relation | None = None, description: str | None = None
+) -> Any:
+    """A Relay connection field over `target` rows: root (`relation` None) or nested.
+
+    `field` names the connection in its cursors ("Query.posts", "User.posts").
+    The resolver's annotations are strings resolved in this module when the schema is built,
+    so the four types can refer to each other in any order.
+    """
+
+    def resolve(
+        root: Any,
+        info: Info,
+        first: Any = UNSET,
+        after: Any = UNSET,
+        last: Any = UNSET,
+        before: Any = UNSET,
+        order_by: Any = UNSET,
+        filter: Any = UNSET,
+    ) -> Any:
+        entity = ENTITIES[target]
+        order, conditions = order_of(_given(order_by)), conditions_of(_given(filter))
+        spec = page_spec(
+            field=field,
+            table=entity.table,
+            order=order,
+            conditions=conditions,
+            first=_given(first),
+            after=_given(after),
+            last=_given(last),
+            before=_given(before),
+        )
+        loaders = info.context.loaders
+        where = place(info)
+        if relation is None:
+
+            def page() -> Any:
+                return shareable(loaders.root_page(entity.table, spec))
+
+            def count() -> Any:
+                return loaders.root_count(entity.table, conditions)
+        else:
+
+            def page() -> Any:
+                return loaders.page(relation, root.row, spec, place=where)
+
+            def count() -> Any:
+                return loaders.count(relation, root.row, conditions, place=where)
+
+        return Connection(
+            source=PageSource(
+                field=field,
+                table=entity.table,
+                order=order,
+                load_page=page,
+                count=count,
+                wrap=entity.wrap,
+            )
+        )
+
+    resolve.__annotations__ = {
+        "root": Any,
+        "info": Info,
+        "first": "int | None",
+        "after": "str | None",
+        "last": "int | None",
+        "before": "str | None",
+        "order_by": f"{target}Order | None",
+        "filter": f"{target}Filter | None",
+        "return": f"Connection[{target}]",
+    }
+    return strawberry.field(resolver=resolve, description=description)
+
+
+# ---------------------------------------------------------------------------- entities
+
+
+@strawberry.interface(description="An object with a global ID, refetchable with `node(id:)`.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class User(Node):
+    database_id: int
+    username: str
+    created_at: DateTime
+    is_editor: bool = strawberry.field(
+        description="May manage articles; granted only by `inkgraph create-editor`."
+    )
+    row: strawberry.Private[Row[Any]]
+
+    posts = connection_field("Post", field="User.posts", relation=Relation.of(models.User, "posts"))
+    comments = connection_field(
+        "Comment",
+        field="User.comments",
+        relation=Relation.of(models.User, "comments"),
+        description="Comments this user wrote.",
+    )
+
+    @staticmethod
+    def from_row(row: Row[Any]) -> "User":
+        return User(
+            id=strawberry.ID(ids.encode("User", row.id)),
+            database_id=row.id,
+            username=row.username,
+            created_at=row.created_at,
+            is_editor=bool(row.is_editor),
+            row=row,
+        )
+
+
+@strawberry.type
+class Post(Node):
+    database_id: int
+    title: str
+    created_at: DateTime
+    row: strawberry.Private[Row[Any]]
+
+    @strawberry.field
+    async def user(self, info: Info) -> User:
+        row = await info.context.loaders.one(_POST_USER, self.row, place=place(info))
+        assert row is not None  # posts.user_id is NOT NULL with a foreign key
+        return User.from_row(row)
+
+    @staticmethod
+    def from_row(row: Row[Any]) -> "Post":
+        return Post(
+            id=strawberry.ID(ids.encode("Post", row.id)),
+            database_id=row.id,
+            title=row.title,
+            created_at=row.created_at,
+            row=row,
+        )
+
+
+@strawberry.type
+class Article(Node):
+    database_id: int
+    title: str
+    created_at: DateTime
+    row: strawberry.Private[Row[Any]]
+
+    comments = connection_field(
+        "Comment", field="Article.comments", relation=Relation.of(models.Article, "comments")
+    )
+
+    @staticmethod
+    def from_row(row: Row[Any]) -> "Article":
+        return Article(
+            id=strawberry.ID(ids.encode("Article", row.id)),
+            database_id=row.id,
+            title=row.title,
+            created_at=row.created_at,
+            row=row,
+        )
+
+
+@strawberry.type
+class Comment(Node):
+    database_id: int
+    text: str
+    created_at: DateTime
+    row: strawberry.Private[Row[Any]]
+
+    @strawberry.field
+    async def article(self, info: Info) -> Article:
+        row = await info.context.loaders.one(_COMMENT_ARTICLE, self.row, place=place(info))
+        assert row is not None  # comments.article_id is NOT NULL with a foreign key
+        return Article.from_row(row)
+
+    @strawberry.field(description="Null when the author was deleted or never set.")
+    async def author(self, info: Info) -> User | None:
+        row = await info.context.loaders.one(_COMMENT_AUTHOR, self.row, place=place(info))
+        return None if row is None else User.from_row(row)
+
+    @staticmethod
+    def from_row(row: Row[Any]) -> "Comment":
+        return Comment(
+            id=strawberry.ID(ids.encode("Comment", row.id)),
+            database_id=row.id,
+            text=row.text,
+            created_at=row.created_at,
+            row=row,
+        )
+
+
+_POST_USER = Relation.of(models.Post, "user")
+_COMMENT_ARTICLE = Relation.of(models.Comment, "article")
+_COMMENT_AUTHOR = Relation.of(models.Comment, "author")
+
+
+# ---------------------------------------------------------------------------- order and filter
+
+
+@strawberry.enum
+class UserOrderField(Enum):
+    ID = "id"
+    USERNAME = "username"
+    CREATED_AT = "created_at"
+
+
+@strawberry.enum
+class PostOrderField(Enum):
+    ID = "id"
+    TITLE = "title"
+    CREATED_AT = "created_at"
+
+
+@strawberry.enum
+class ArticleOrderField(Enum):
+    ID = "id"
+    TITLE = "title"
+    CREATED_AT = "created_at"
+
+
+@strawberry.enum
+class CommentOrderField(Enum):
+    ID = "id"
+    CREATED_AT = "created_at"
+
+
+@strawberry.input(description="Ties are broken by id, in the same direction.")
+class UserOrder:
+    field: UserOrderField
+    direction: OrderDirection | None = OrderDirection.ASC
+
+
+@strawberry.input(description="Ties are broken by id, in the same direction.")
+class PostOrder:
+    field: PostOrderField
+    direction: OrderDirection | None = OrderDirection.ASC
+
+
+@strawberry.input(description="Ties are broken by id, in the same direction.")
+class ArticleOrder:
+    field: ArticleOrderField
+    direction: OrderDirection | None = OrderDirection.ASC
+
+
+@strawberry.input(description="Ties are broken by id, in the same direction.")
+class CommentOrder:
+    field: CommentOrderField
+    direction: OrderDirection | None = OrderDirection.ASC
+
+
+@strawberry.input
+class UserFilter:
+    username: StringFilter | None = None
+
+
+@strawberry.input
+class PostFilter:
+    title: StringFilter | None = None
+    created_at: DateTimeFilter | None = None
+
+
+@strawberry.input
+class ArticleFilter:
+    title: StringFilter | None = None
+    created_at: DateTimeFilter | None = None
+
+
+@strawberry.input
+class CommentFilter:
+    text: StringFilter | None = None
+    created_at: DateTimeFilter | None = None
+
+
+# ---------------------------------------------------------------------------- registry
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Entity:
+    type: type
+    table: Table
+    wrap: Any  # Callable[[Row], <the type>]
+
+
+ENTITIES: dict[str, Entity] = {
+    cls.__name__: Entity(type=cls, table=table_of(model), wrap=cls.from_row)
+    for cls, model in (
+        (User, models.User),
+        (Post, models.Post),
+        (Article, models.Article),
+        (Comment, models.Comment),
+    )
+}
