@@ -1,0 +1,73 @@
+"""Fixtures: every API test runs once per backend (sqlite, postgresql, mariadb).
+
+`client` is a GraphQL client over the in-process app, backed by a fresh database holding the
+contract data set (tests/support/dataset.py); `engine` is that database's engine.
+"""
+
+import os
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.app import create_app
+from server.settings import Settings
+from tests.support import dataset
+from tests.support.backends import fresh_database, in_ci, unreachable_reason
+from tests.support.gql import GraphQLClient
+
+BACKEND_PARAMS = [
+    pytest.param(name, marks=getattr(pytest.mark, name))
+    for name in ("sqlite", "postgresql", "mariadb")
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test depends on the shell's DATABASE_URL, HOST or PORT."""
+    for name in ("DATABASE_URL", "HOST", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest_asyncio.fixture(scope="session", params=BACKEND_PARAMS)
+async def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    reason = await unreachable_reason(name)
+    if reason is not None:
+        if in_ci():
+            pytest.fail(f"CI is set and {reason}", pytrace=False)
+        pytest.skip(reason)
+    return name
+
+
+@pytest_asyncio.fixture(scope="session")
+async def engine(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[AsyncEngine]:
+    async with fresh_database(backend, tmp_path_factory.mktemp(backend)) as engine:
+        await dataset.load(engine)
+        yield engine
+
+
+def make_client(engine: AsyncEngine) -> httpx.AsyncClient:
+    app = create_app(Settings(), engine=engine)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://inkgraph")
+
+
+@pytest_asyncio.fixture(scope="session")
+async def http(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(engine) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def client(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
+
+
+def pytest_report_header() -> str:
+    return f"CI={os.environ.get('CI', '')!r}: unreachable PostgreSQL/MariaDB " + (
+        "fail the run" if in_ci() else "are skipped"
+    )
