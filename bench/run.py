@@ -34,7 +34,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
@@ -52,6 +60,7 @@ from server.app import create_app
 from server.db import make_engine
 from server.migrate import upgrade
 from server.settings import Settings, to_async_url
+from server.writes import sync_id_sequences
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
@@ -134,6 +143,7 @@ async def seed(engine: AsyncEngine) -> None:
         ):
             for chunk in _chunks(rows, CHUNK):
                 await connection.execute(insert(table), chunk)
+        await sync_id_sequences(connection)  # explicit ids: PostgreSQL's sequences must follow
     async with engine.connect() as connection:
         autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
         statement = "VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"
@@ -168,6 +178,9 @@ class Scenario:
     variables: Sequence[dict[str, Any]]  # cycled through, one per request
     check: Callable[[dict[str, Any], dict[str, Any]], None]  # (data, variables) -> or raise
     note: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)  # sent with every request
+    concurrency: int | None = None  # connections for this query (default: --concurrency)
+    alongside: str | None = None  # key of a query driven at the same time, not measured
 
     def bodies(self) -> list[bytes]:
         return [orjson.dumps({"query": self.query, "variables": v}) for v in self.variables]
@@ -262,6 +275,55 @@ def check_posts_page(data: dict[str, Any], variables: dict[str, Any]) -> None:
     _expect(data["posts"]["pageInfo"]["hasNextPage"] is True, "hasNextPage should be true")
 
 
+CREATE_COMMENT = """
+mutation CreateComment($articleId: ID!, $text: String!) {
+  createComment(input: {articleId: $articleId, text: $text}) {
+    comment { id text author { username } article { id } }
+    userErrors { field code }
+  }
+}"""
+
+
+def check_create_comment(data: dict[str, Any], variables: dict[str, Any]) -> None:
+    payload = data["createComment"]
+    _expect(payload["userErrors"] == [], f"userErrors: {payload['userErrors']}")
+    comment = payload["comment"]
+    _expect(comment["text"] == variables["text"], "wrong text")
+    _expect(comment["article"]["id"] == variables["articleId"], "wrong article")
+    _expect(comment["author"]["username"] == BENCH_USER, "wrong author")
+
+
+LOGIN = """
+mutation Login($username: String!, $password: String!) {
+  login(input: {username: $username, password: $password}) { token userErrors { code } }
+}"""
+
+
+def check_login(data: dict[str, Any], _v: dict[str, Any]) -> None:
+    token = data["login"]["token"]
+    _expect(isinstance(token, str) and token.startswith("ink_"), f"no token: {data['login']}")
+
+
+BENCH_USER, BENCH_PASSWORD = "bencher", "bench-password-1"
+SIGN_UP = """
+mutation($username: String!, $password: String!) {
+  createUser(input: {username: $username, password: $password}) { token userErrors { code } }
+}"""
+
+
+async def bench_token(engine: AsyncEngine) -> str:
+    """Sign the bench's own account up through the API (server defaults: the real argon2
+    cost) and return its bearer token; the server under load shares the database."""
+    app = create_app(Settings(), engine=engine)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://inkgraph") as client:
+        body = {"query": SIGN_UP, "variables": {"username": BENCH_USER, "password": BENCH_PASSWORD}}
+        response = await client.post("/graphql", json=body)
+    token = orjson.loads(response.content)["data"]["createUser"]["token"]
+    _expect(isinstance(token, str), f"sign-up failed: {response.text[:300]}")
+    return str(token)
+
+
 async def scenarios(engine: AsyncEngine) -> list[Scenario]:
     page_cursors = {k: await post_cursor(engine, 100 * k) for k in range(1, 5)}
     page_200 = await post_cursor(engine, 1990)
@@ -316,6 +378,44 @@ async def scenarios(engine: AsyncEngine) -> list[Scenario]:
             check_posts_page,
             "after = cursor of post 1990",
         ),
+        Scenario(
+            "create_comment",
+            "createComment (write)",
+            CREATE_COMMENT,
+            [
+                {"articleId": ids.encode("Article", (n * 37) % N_ARTICLES + 1), "text": f"c{n}"}
+                for n in range(N_ARTICLES)
+            ],
+            check_create_comment,
+            "one transaction: token check, insert, re-read with author and article",
+            headers={"authorization": f"Bearer {await bench_token(engine)}"},
+        ),
+        Scenario(
+            "login_1",
+            "login, one at a time (argon2id cost)",
+            LOGIN,
+            [{"username": BENCH_USER, "password": BENCH_PASSWORD}],
+            check_login,
+            "argon2id verify (64 MiB, 3 passes) + token insert, 1 connection",
+            concurrency=1,
+        ),
+        Scenario(
+            "login_burst",
+            "login burst (16 at once)",
+            LOGIN,
+            [{"username": BENCH_USER, "password": BENCH_PASSWORD}],
+            check_login,
+            "16 connections logging in back to back; hashing runs in threads, at most one per core",
+        ),
+        Scenario(
+            "user_by_id_during_logins",
+            "one user by id, during a login burst",
+            USER_BY_ID,
+            user_ids,
+            check_user_by_id,
+            "as 'one user by id' while 16 other connections log in: the event loop stays free",
+            alongside="login_burst",
+        ),
     ]
 
 
@@ -356,11 +456,12 @@ async def count_statements(
         for scenario in all_scenarios:
             body, variables = scenario.bodies()[0], scenario.variables[0]
             # One unmeasured request first: the pool's first connection runs setup statements.
-            await client.post("/graphql", content=body, headers=HEADERS)
+            headers = {**HEADERS, **scenario.headers}
+            await client.post("/graphql", content=body, headers=headers)
             seen.clear()
             event.listen(engine.sync_engine, "before_cursor_execute", record)
             try:
-                response = await client.post("/graphql", content=body, headers=HEADERS)
+                response = await client.post("/graphql", content=body, headers=headers)
             finally:
                 event.remove(engine.sync_engine, "before_cursor_execute", record)
             counted = Counted(statements=list(seen))
@@ -573,6 +674,7 @@ async def drive(
     """`concurrency` workers send the query back to back for `seconds`; each response is
     checked. Requests still in flight at the deadline finish and count."""
     bodies = scenario.bodies()
+    headers = {**HEADERS, **scenario.headers}
     counter = itertools.count()
     result = Measurement()
     loop = asyncio.get_running_loop()
@@ -583,7 +685,7 @@ async def drive(
             n = next(counter) % len(bodies)
             started = time.perf_counter()
             try:
-                response = await client.post("/graphql", content=bodies[n], headers=HEADERS)
+                response = await client.post("/graphql", content=bodies[n], headers=headers)
                 verify(scenario, response.status_code, response.content, scenario.variables[n])
             except (httpx.HTTPError, ShapeError, orjson.JSONDecodeError) as error:
                 result.errors += 1
@@ -620,7 +722,8 @@ class BackendReport:
     seed_seconds: float = 0.0
     skipped: str | None = None
     failure: str | None = None
-    scenarios: list[Scenario] = field(default_factory=list)
+    scenarios: list[Scenario] = field(default_factory=list)  # the ones measured (--only)
+    all_scenarios: list[Scenario] = field(default_factory=list)
     counted: dict[str, Counted] = field(default_factory=dict)
     measured: dict[str, Measurement] = field(default_factory=dict)
 
@@ -686,9 +789,8 @@ async def prepare_and_measure(
             f"{report.version}: migrated and seeded {N_USERS} users, {N_POSTS} posts, "
             f"{N_ARTICLES} articles, {N_COMMENTS} comments in {report.seed_seconds:.1f}s"
         )
-        report.scenarios = [
-            s for s in await scenarios(engine) if not args.only or s.key in args.only
-        ]
+        report.all_scenarios = await scenarios(engine)
+        report.scenarios = [s for s in report.all_scenarios if not args.only or s.key in args.only]
         report.counted = await count_statements(engine, report.scenarios)
     finally:
         await engine.dispose()
@@ -718,26 +820,33 @@ async def measure(
     say = _say(report.name)
     async with serve(url, workdir / "server.log") as server:
         say(f"server pid {server.process.pid} on {server.base_url}")
+        # Twice the load's connections: a query measured alongside another drives both.
         limits = httpx.Limits(
-            max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+            max_connections=2 * args.concurrency, max_keepalive_connections=2 * args.concurrency
         )
         async with httpx.AsyncClient(
             base_url=server.base_url, http2=False, limits=limits, timeout=30.0, trust_env=False
         ) as client:
+            by_key = {s.key: s for s in report.all_scenarios}
             for scenario in report.scenarios:
                 if report.counted[scenario.key].error:
                     continue
                 if args.wait_idle and (waited := await wait_for_idle(args.wait_idle)) >= 1.5:
                     say(f"waited {waited:.0f}s for other work on the machine to calm down")
-                await drive(client, scenario, args.warmup, args.concurrency, server.process.pid)
-                measured = await drive(
-                    client,
-                    scenario,
-                    args.duration,
-                    args.concurrency,
-                    server.process.pid,
-                    probe,
+                connections = scenario.concurrency or args.concurrency
+                await drive(client, scenario, args.warmup, connections, server.process.pid)
+                foreground = drive(
+                    client, scenario, args.duration, connections, server.process.pid, probe
                 )
+                if scenario.alongside is None:
+                    measured = await foreground
+                else:  # the other query loads the server for the same time, unmeasured
+                    other = by_key[scenario.alongside]
+                    connections = other.concurrency or args.concurrency
+                    background = drive(
+                        client, other, args.duration, connections, server.process.pid
+                    )
+                    measured, _ = await asyncio.gather(foreground, background)
                 report.measured[scenario.key] = measured
                 say(
                     f"{scenario.key:<18} {measured.rps:8.1f} req/s  p50 "
@@ -1020,8 +1129,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--only",
         type=lambda s: set(s.split(",")),
         default=None,
-        help="comma-separated query keys (users_posts, posts_user, "
-        "articles_comments, user_by_id, page_1, page_200)",
+        help="comma-separated query keys (users_posts, posts_user, articles_comments, "
+        "user_by_id, page_1, page_200, create_comment, login_1, login_burst, "
+        "user_by_id_during_logins)",
     )
     parser.add_argument(
         "--wait-idle",

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from server.auth import Passwords
+from server.auth import Passwords, default_hash_workers
 from server.context import AuthConfig
 from server.db import make_engine
 from server.ide import STATIC_PREFIX, ide_static_app
@@ -40,6 +40,7 @@ def auth_config(settings: Settings) -> AuthConfig:
         time_cost=settings.argon2_time_cost,
         memory_cost_kib=settings.argon2_memory_kib,
         parallelism=settings.argon2_parallelism,
+        workers=settings.password_hash_workers or default_hash_workers(),
     )
     return AuthConfig(passwords=passwords, token_ttl=settings.token_ttl)
 

@@ -1,8 +1,9 @@
 """Passwords and bearer tokens.
 
-- Passwords are hashed with argon2id (pwdlib). Hashing is deliberately slow, so it runs in a
-  worker thread, at most one per core at a time: a burst of logins queues there instead of
-  blocking the event loop that serves every other request.
+- Passwords are hashed with argon2id (pwdlib). Hashing is deliberately slow (about 120 ms of
+  CPU with the defaults), so it runs in worker threads, by default one fewer than the cores
+  (at least one): a burst of logins queues there while the event loop keeps a core of its
+  own for every other request.
 - `login` with an unknown username verifies against a dummy hash, so it costs the same time
   and gives the same answer as a wrong password.
 - Tokens are 256 random bits, handed out once; the database keeps only their sha256 (a fast
@@ -36,6 +37,7 @@ class Passwords:
     time_cost: int = 3
     memory_cost_kib: int = 65536
     parallelism: int = 4
+    workers: int = field(default_factory=lambda: default_hash_workers())
     _hasher: PasswordHash = field(init=False)
     _slots: asyncio.Semaphore = field(init=False)
     _dummy: str = field(init=False, default="")
@@ -50,7 +52,7 @@ class Passwords:
                 ),
             )
         )
-        self._slots = asyncio.Semaphore(os.cpu_count() or 1)
+        self._slots = asyncio.Semaphore(self.workers)
 
     async def hash(self, password: str) -> str:
         async with self._slots:
@@ -68,6 +70,11 @@ class Passwords:
     async def _verify(self, password: str, password_hash: str) -> bool:
         async with self._slots:
             return await asyncio.to_thread(self._hasher.verify, password, password_hash)
+
+
+def default_hash_workers() -> int:
+    """Hashes in flight at once: all cores but one, which stays with the event loop."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def hash_token(token: str) -> str:

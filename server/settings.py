@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
+    # Password hashes computed at once, in threads; 0 = all cores but one (at least one), so
+    # a burst of logins never takes the core the event loop serves other requests on.
+    password_hash_workers: int = Field(default=0, ge=0)
 
     @field_validator("database_url")
     @classmethod
