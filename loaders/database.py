@@ -5,6 +5,8 @@ statement and given back by `close()` at the end of the request, so a request co
 pool checkout (and one pre-ping). aiodataloader dispatches the batches of different loaders
 concurrently, but a connection can run one statement at a time, so `fetch` queues them behind a
 lock: the work done is the same, and every statement of a request sees one connection's view.
+Before a long wait that needs no database (a password hash) the request calls `release()`, so
+a burst of such requests cannot drain the pool that every other request needs.
 """
 
 import asyncio
@@ -46,6 +48,11 @@ class Database:
                 await connection.rollback()
                 raise
             await connection.commit()
+
+    async def release(self) -> None:
+        """Give the connection back to the pool now; the next statement takes a new one."""
+        async with self._lock:
+            await self.close()
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None

@@ -36,7 +36,7 @@ class Passwords:
 
     time_cost: int = 3
     memory_cost_kib: int = 65536
-    parallelism: int = 4
+    parallelism: int = 1
     workers: int = field(default_factory=lambda: default_hash_workers())
     _hasher: PasswordHash = field(init=False)
     _slots: asyncio.Semaphore = field(init=False)

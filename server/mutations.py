@@ -47,6 +47,13 @@ async def writing(info: Info) -> AsyncIterator[AsyncConnection]:
         info.context.loaders.clear()
 
 
+async def hash_password(info: Info, password: str) -> str:
+    """Hash with no database connection held: hashes queue for a few worker threads, and
+    requests queued there holding connections would starve every other request of the pool."""
+    await info.context.db.release()
+    return await info.context.auth.passwords.hash(password)
+
+
 async def reload(info: Info, type_name: str, pk: int) -> Any:
     entity = ENTITIES[type_name]
     row = await info.context.loaders.by_id(entity.table, place=place(info)).load(pk)
@@ -253,7 +260,7 @@ class Mutation:
             username = checks.username(input.username)
             password = checks.password(input.password)
             checks.raise_if_any()
-            password_hash = await info.context.auth.passwords.hash(password)
+            password_hash = await hash_password(info, password)
             async with writing(info) as connection:
                 try:
                     pk = await writes.insert_row(
@@ -273,6 +280,7 @@ class Mutation:
         async with writing(info) as connection:
             account = await writes.user_by_username(connection, input.username)
         hash_ = None if account is None else account.password_hash
+        await info.context.db.release()  # see hash_password
         if not await info.context.auth.passwords.verify(input.password, hash_):
             error = user_error(None, UserErrorCode.INVALID_CREDENTIALS, INVALID_CREDENTIALS)
             return LoginPayload(user_errors=[error])
@@ -307,7 +315,7 @@ class Mutation:
                     await owned_row(connection, writes.USERS, "User", input.id, pk, "id")
                 raise forbidden()
             if input.password not in (None, UNSET):
-                values["password_hash"] = await info.context.auth.passwords.hash(input.password)
+                values["password_hash"] = await hash_password(info, input.password)
             async with writing(info) as connection:
                 if values:
                     try:

@@ -507,3 +507,32 @@ async def test_mutations_over_get_are_refused(api: Api) -> None:
         "/graphql", params={"query": 'mutation { createPost(input: {title: "x"}) { post { id } } }'}
     )
     assert response.status_code == 405
+
+
+async def test_password_hashing_holds_no_database_connection(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of logins queues for the hash workers; a connection held while queued would
+    drain the pool and stall every other request (seen in `make bench` before the fix)."""
+    from server.auth import Passwords
+
+    pool = api.engine.sync_engine.pool
+    held: list[int] = []
+    hash_, verify = Passwords.hash, Passwords._verify
+
+    async def watched_hash(self: Passwords, password: str) -> str:
+        held.append(pool.checkedout())  # type: ignore[attr-defined]
+        return await hash_(self, password)
+
+    async def watched_verify(self: Passwords, password: str, password_hash: str) -> bool:
+        held.append(pool.checkedout())  # type: ignore[attr-defined]
+        return await verify(self, password, password_hash)
+
+    monkeypatch.setattr(Passwords, "hash", watched_hash)
+    monkeypatch.setattr(Passwords, "_verify", watched_verify)
+    token, user_id = await api.sign_up("pool_saver", "first-password")
+    assert (await api.client.data(LOGIN, u="pool_saver", p="first-password"))["login"]["token"]
+    change = """mutation($id: ID!) {
+      updateUser(input: {id: $id, password: "second-password"}) { userErrors { code } } }"""
+    assert (await api.as_user(token).data(change, id=user_id))["updateUser"]["userErrors"] == []
+    assert held == [0, 0, 0]
