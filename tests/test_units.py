@@ -264,3 +264,18 @@ def test_bad_port_is_refused(monkeypatch: pytest.MonkeyPatch, port: str) -> None
     monkeypatch.setenv("PORT", port)
     with pytest.raises(ValueError, match="port"):
         Settings()
+
+
+def test_serve_tunes_the_garbage_collector() -> None:
+    import gc
+
+    from server.cli import tune_gc
+
+    saved = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_threshold() == (10_000, 20, 100)
+        assert gc.get_freeze_count() > 0  # start-up objects are out of the collector's sight
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*saved)
