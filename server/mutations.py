@@ -163,89 +163,89 @@ class DeleteCommentInput:
 
 
 @strawberry.type
-class CreateUserPayload:
-    user: User | None = None
-    token: str | None = None
+class Payload:
+    """What every payload carries: what the caller got wrong (empty on success)."""
+
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class LoginPayload:
-    user: User | None = None
-    token: str | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+class DeletePayload(Payload):
+    """The global ID of the row that is gone (null when nothing was deleted)."""
+
+    deleted_id: strawberry.ID | None = None
 
 
 @strawberry.type
-class LogoutPayload:
+class CreateUserPayload(Payload):
+    user: User | None = None
+    token: str | None = None
+
+
+@strawberry.type
+class LoginPayload(Payload):
+    user: User | None = None
+    token: str | None = None
+
+
+@strawberry.type
+class LogoutPayload(Payload):
     revoked: bool
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class UpdateUserPayload:
+class UpdateUserPayload(Payload):
     user: User | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class DeleteUserPayload:
-    deleted_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+class DeleteUserPayload(DeletePayload):
+    pass
 
 
 @strawberry.type
-class CreatePostPayload:
+class CreatePostPayload(Payload):
     post: Post | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class UpdatePostPayload:
+class UpdatePostPayload(Payload):
     post: Post | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class DeletePostPayload:
-    deleted_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+class DeletePostPayload(DeletePayload):
+    pass
 
 
 @strawberry.type
-class CreateArticlePayload:
+class CreateArticlePayload(Payload):
     article: Article | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class UpdateArticlePayload:
+class UpdateArticlePayload(Payload):
     article: Article | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class DeleteArticlePayload:
-    deleted_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+class DeleteArticlePayload(DeletePayload):
+    pass
 
 
 @strawberry.type
-class CreateCommentPayload:
+class CreateCommentPayload(Payload):
     comment: Comment | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class UpdateCommentPayload:
+class UpdateCommentPayload(Payload):
     comment: Comment | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class DeleteCommentPayload:
-    deleted_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+class DeleteCommentPayload(DeletePayload):
+    pass
 
 
 # ---------------------------------------------------------------------------- mutations
