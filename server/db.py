@@ -5,6 +5,7 @@
 - MariaDB/MySQL: every session runs in UTC so that `UTC_TIMESTAMP(6)` defaults and naive
   `DATETIME(6)` values mean the same instant.
 - PostgreSQL/MariaDB: `pool_pre_ping` so a connection killed while idle is replaced, not reported.
+- Every pooled backend: `DB_POOL_SIZE` connections stay open, `DB_MAX_OVERFLOW` more under a burst.
 """
 
 from typing import Any
@@ -42,12 +43,15 @@ def make_engine(settings: Settings, **engine_kwargs: Any) -> AsyncEngine:
     url = settings.async_url()
     backend = url.get_backend_name()
     kwargs: dict[str, Any] = {"echo": settings.log_sql}
+    pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
     if backend == "sqlite":
         path = sqlite_path(url)
-        if path is not None and path.parent != path:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if path is not None:  # a file: a queue pool (an in-memory database has a single one)
+            if path.parent != path:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            kwargs.update(pool)
     else:
-        kwargs.update(pool_pre_ping=True, pool_recycle=1800)
+        kwargs.update(pool, pool_pre_ping=True, pool_recycle=1800)
     kwargs.update(engine_kwargs)
     engine = create_async_engine(url, **kwargs)
     if backend == "sqlite":

@@ -279,3 +279,17 @@ def test_serve_tunes_the_garbage_collector() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*saved)
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///pool.db", "postgresql://u@127.0.0.1/db", "mysql://u@127.0.0.1/db"]
+)
+def test_pool_is_sized_from_settings(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.db import make_engine
+
+    monkeypatch.chdir(tmp_path)
+    engine = make_engine(Settings(database_url=url, db_pool_size=7, db_max_overflow=3))
+    assert engine.pool.size() == 7  # type: ignore[attr-defined]
+    assert engine.pool._max_overflow == 3  # type: ignore[attr-defined]
