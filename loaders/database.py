@@ -7,6 +7,9 @@ concurrently, but a connection can run one statement at a time, so `fetch` queue
 lock: the work done is the same, and every statement of a request sees one connection's view.
 Before a long wait that needs no database (a password hash) the request calls `release()`, so
 a burst of such requests cannot drain the pool that every other request needs.
+
+`busy()` / `idle()` tell `loaders.rounds.Rounds` whether a statement of this request is running
+or queued: the next round of batches waits until none is.
 """
 
 import asyncio
@@ -26,11 +29,32 @@ class Database:
         self.dialect_name = engine.dialect.name
         self._connection: AsyncConnection | None = None
         self._lock = asyncio.Lock()
+        self._users = 0  # statements and transactions running or waiting for the connection
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def busy(self) -> bool:
+        return self._users > 0
+
+    async def idle(self) -> None:
+        """Wait until no statement of this request is running or queued."""
+        await self._idle.wait()
+
+    @asynccontextmanager
+    async def _use(self) -> AsyncIterator[AsyncConnection]:
+        self._users += 1
+        self._idle.clear()
+        try:
+            async with self._lock:
+                yield await self._connect()
+        finally:
+            self._users -= 1
+            if not self._users:
+                self._idle.set()
 
     async def fetch(self, statement: Executable) -> Sequence[Row[Any]]:
         """Run one SELECT and return all its rows."""
-        async with self._lock:
-            connection = await self._connect()
+        async with self._use() as connection:
             result = await connection.execute(statement)
             return result.all()
 
@@ -38,8 +62,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """Run writes as one transaction on this request's connection: commit on success,
         roll back on any exception. Reads issued afterwards see the committed writes."""
-        async with self._lock:
-            connection = await self._connect()
+        async with self._use() as connection:
             if connection.in_transaction():
                 await connection.commit()  # end the read snapshot; the writes start fresh
             try:

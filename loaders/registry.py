@@ -1,19 +1,19 @@
-"""`Loaders`: the per-request set of DataLoaders, created lazily, one per place and spec.
+"""`Loaders`: the per-request set of DataLoaders, created lazily, one per round and spec.
 
 Build one `Loaders` per request (aiodataloader binds the running event loop when a loader is
 constructed, and its cache must not outlive the request). Resolvers call four verbs:
 
-    await loaders.one(Relation.of(models.Post, "user"), post_row, place=p)        # Row | None
-    await loaders.page(Relation.of(models.User, "posts"), user_row, spec, place=p)  # Page
-    await loaders.count(Relation.of(models.User, "posts"), user_row, conds, place=p)  # int
-    await loaders.by_id(users_table, place=p).load(42)                            # Row | None
+    await loaders.one(Relation.of(models.Post, "user"), post_row)            # Row | None
+    await loaders.page(Relation.of(models.User, "posts"), user_row, spec)    # Page
+    await loaders.count(Relation.of(models.User, "posts"), user_row, conds)  # int
+    await loaders.by_id(users_table).load(42)                                # Row | None
 
-`place` names where in the query the call comes from (the server passes the response path
-without list indices). All calls from one place become one SQL statement, however many parents
-there are. Loaders are deliberately *not* shared between places: two places resolve at moments
-that depend on how fast their own parents arrived, so a shared loader would sometimes merge
-their statements and sometimes not, and the statement count would depend on timing and data.
-One loader per place keeps the count a function of the query's shape alone.
+Batches are dispatched by rounds (loaders/rounds.py): everything the request asks for while its
+previous statements run goes to the database together, one statement per loader. So all the
+lookups by id of one table in a round share one statement, wherever they sit in the query
+(`Post.user` and `Comment.author`), and so do pages of one relation with one spec. Each round
+gets fresh loaders: a later round never finds rows cached by an earlier one, so whether it
+runs a statement depends on the query's shape, not on which rows happened to be loaded before.
 """
 
 from asyncio import Future
@@ -27,9 +27,8 @@ from sqlalchemy import Row, Table
 from loaders import batch
 from loaders.database import Database
 from loaders.relations import Relation, primary_key
+from loaders.rounds import RoundLoader, Rounds
 from loaders.specs import Condition, Page, PageSpec
-
-Place = Hashable
 
 
 class Loaders:
@@ -38,47 +37,45 @@ class Loaders:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
+        self._rounds = Rounds(db.busy, db.idle)
+        self._rounds.on_dispatch = self.clear
 
     def _loader(self, key: Hashable, batch_fn: Callable[..., Any]) -> DataLoader[Any, Any]:
         loader = self._loaders.get(key)
         if loader is None:
             # No max_batch_size: splitting a batch would make the statement count grow with
             # the number of parents. batch.key_in keeps any batch one statement.
-            loader = DataLoader(batch_load_fn=batch_fn)
+            loader = RoundLoader(batch_fn, self._rounds)
             self._loaders[key] = loader
         return loader
 
-    def by_id(self, table: Table, *, place: Place = None) -> DataLoader[Any, Any]:
+    def by_id(self, table: Table) -> DataLoader[Any, Any]:
         """Rows of `table` by primary key (None for keys with no row)."""
-        return self.by_column(table, primary_key(table).name, place=place)
+        return self.by_column(table, primary_key(table).name)
 
-    def by_column(self, table: Table, column: str, *, place: Place = None) -> DataLoader[Any, Any]:
+    def by_column(self, table: Table, column: str) -> DataLoader[Any, Any]:
         """Rows of `table` by a unique column (None for keys with no row)."""
         return self._loader(
-            ("by", table, column, place), partial(batch.load_by_column, self.db, table.c[column])
+            ("by", table, column), partial(batch.load_by_column, self.db, table.c[column])
         )
 
-    async def one(
-        self, relation: Relation, parent: Row[Any], *, place: Place = None
-    ) -> Row[Any] | None:
+    async def one(self, relation: Relation, parent: Row[Any]) -> Row[Any] | None:
         """The row a many-to-one relation points at, or None when its foreign key is null."""
         fk = parent._mapping[relation.local_column.name]
         if fk is None:  # aiodataloader refuses None keys, and there is nothing to load
             return None
         if not relation.to_primary_key:
             raise NotImplementedError(f"{relation.name}: many-to-one on a non-primary key")
-        row: Row[Any] | None = await self.by_id(relation.target, place=place).load(fk)
+        row: Row[Any] | None = await self.by_id(relation.target).load(fk)
         return row
 
-    def page(
-        self, relation: Relation, parent: Row[Any], spec: PageSpec, *, place: Place = None
-    ) -> "Future[Page]":
+    def page(self, relation: Relation, parent: Row[Any], spec: PageSpec) -> "Future[Page]":
         """One page of a one-to-many relation for `parent`, batched with its siblings.
 
         Returns the loader's future rather than a coroutine, so that several fields of one
         connection (edges, pageInfo) can await the same page."""
         loader = self._loader(
-            ("page", relation, spec, place), partial(batch.load_pages, self.db, relation, spec)
+            ("page", relation, spec), partial(batch.load_pages, self.db, relation, spec)
         )
         page: Future[Page] = loader.load(parent._mapping[relation.local_column.name])
         return page
@@ -88,12 +85,10 @@ class Loaders:
         relation: Relation,
         parent: Row[Any],
         conditions: tuple[Condition, ...] = (),
-        *,
-        place: Place = None,
     ) -> "Future[int]":
         """How many rows of a one-to-many relation `parent` has under `conditions`."""
         loader = self._loader(
-            ("count", relation, conditions, place),
+            ("count", relation, conditions),
             partial(batch.load_counts, self.db, relation, conditions),
         )
         count: Future[int] = loader.load(parent._mapping[relation.local_column.name])
@@ -107,5 +102,6 @@ class Loaders:
         return await batch.load_root_count(self.db, table, conditions)
 
     def clear(self) -> None:
-        """Forget every cached row, e.g. after a write, so later reads see it."""
-        self._loaders.clear()
+        """Start new loaders: nothing cached so far is served again (after a write, so that
+        later reads see it, and at the start of every round)."""
+        self._loaders = {}

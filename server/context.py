@@ -47,10 +47,3 @@ class Context:
 
 
 Info = strawberry.Info[Context, None]
-
-
-def place(info: Info) -> tuple[str, ...]:
-    """Where a field sits in the query: its response path without list indices.
-
-    Loaders are keyed by it, so that each place in the query costs its own statement."""
-    return tuple(key for key in info.path.as_list() if isinstance(key, str))

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import auth, writes
-from server.context import Info, place
+from server.context import Info
 from server.errors import forbidden, unauthenticated
 from server.models import TEXT_MAX, TITLE_MAX
 from server.types import ENTITIES, Article, Comment, Post, User
@@ -56,7 +56,7 @@ async def hash_password(info: Info, password: str) -> str:
 
 async def reload(info: Info, type_name: str, pk: int) -> Any:
     entity = ENTITIES[type_name]
-    row = await info.context.loaders.by_id(entity.table, place=place(info)).load(pk)
+    row = await info.context.loaders.by_id(entity.table).load(pk)
     return None if row is None else entity.wrap(row)
 
 

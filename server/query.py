@@ -6,7 +6,7 @@ from typing import Annotated
 import strawberry
 
 from server import ids, models
-from server.context import Info, place
+from server.context import Info
 from server.errors import bad_user_input
 from server.models import table_of
 from server.types import (
@@ -22,7 +22,7 @@ from server.types import (
 
 
 async def _load(info: Info, entity: Entity, pk: int) -> Node | None:
-    row = await info.context.loaders.by_id(entity.table, place=place(info)).load(pk)
+    row = await info.context.loaders.by_id(entity.table).load(pk)
     if row is None:
         return None
     node: Node = entity.wrap(row)
@@ -76,9 +76,7 @@ class Query:
         if id is not None:
             return await _typed(info, "User", id)  # type: ignore[return-value] # a User entity
         assert username is not None
-        loader = info.context.loaders.by_column(
-            table_of(models.User), "username_key", place=place(info)
-        )
+        loader = info.context.loaders.by_column(table_of(models.User), "username_key")
         row = await loader.load(username.lower())
         return None if row is None else User.from_row(row)
 

@@ -18,7 +18,7 @@ from sqlalchemy import Row, Table
 from loaders import Condition, Order, Relation
 from server import ids, models
 from server.connection import Connection, PageSource, page_spec, shareable
-from server.context import Info, place
+from server.context import Info
 from server.models import table_of
 from server.scalars import DateTime
 
@@ -133,7 +133,6 @@ def connection_field(
             before=_given(before),
         )
         loaders = info.context.loaders
-        where = place(info)
         if relation is None:
 
             def page() -> Any:
@@ -144,10 +143,10 @@ def connection_field(
         else:
 
             def page() -> Any:
-                return loaders.page(relation, root.row, spec, place=where)
+                return loaders.page(relation, root.row, spec)
 
             def count() -> Any:
-                return loaders.count(relation, root.row, conditions, place=where)
+                return loaders.count(relation, root.row, conditions)
 
         return Connection(
             source=PageSource(
@@ -221,7 +220,7 @@ class Post(Node):
 
     @strawberry.field
     async def user(self, info: Info) -> User:
-        row = await info.context.loaders.one(_POST_USER, self.row, place=place(info))
+        row = await info.context.loaders.one(_POST_USER, self.row)
         assert row is not None  # posts.user_id is NOT NULL with a foreign key
         return User.from_row(row)
 
@@ -267,13 +266,13 @@ class Comment(Node):
 
     @strawberry.field
     async def article(self, info: Info) -> Article:
-        row = await info.context.loaders.one(_COMMENT_ARTICLE, self.row, place=place(info))
+        row = await info.context.loaders.one(_COMMENT_ARTICLE, self.row)
         assert row is not None  # comments.article_id is NOT NULL with a foreign key
         return Article.from_row(row)
 
     @strawberry.field(description="Null when the author was deleted or never set.")
     async def author(self, info: Info) -> User | None:
-        row = await info.context.loaders.one(_COMMENT_AUTHOR, self.row, place=place(info))
+        row = await info.context.loaders.one(_COMMENT_AUTHOR, self.row)
         return None if row is None else User.from_row(row)
 
     @staticmethod
