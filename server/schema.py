@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from server.errors import ErrorCodes
+from server.execution import LeafFastPathContext
 from server.mutations import Mutation
 from server.query import Query
 from server.scalars import SCALAR_MAP
@@ -39,4 +40,5 @@ def build_schema() -> strawberry.Schema:
         types=[User, Post, Article, Comment],
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        execution_context_class=LeafFastPathContext,
     )
