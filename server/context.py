@@ -34,6 +34,8 @@ class Context:
     loaders: Loaders
     auth: AuthConfig = field(default_factory=AuthConfig)
     token: str | None = None
+    # Field names selected below a field of the query document (server/selection.py).
+    selections: dict[Any, frozenset[str]] = field(default_factory=dict, init=False)
     _viewer: Row[Any] | None = field(default=None, init=False)
     _viewer_known: bool = field(default=False, init=False)
 

@@ -8,7 +8,9 @@ Connection fields come from `connection_field`, so the Relay arguments (first/af
 orderBy, filter) and their checks are written once for root and nested connections alike.
 """
 
+import asyncio
 import dataclasses
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -23,6 +25,8 @@ from server.models import table_of
 from server.scalars import DateTime
 
 UNSET: Any = strawberry.UNSET
+# Rows a page loaded for its objects' many-to-one fields: field name -> foreign key -> row.
+Related = Mapping[str, Mapping[Any, Row[Any] | None]] | None
 
 # ---------------------------------------------------------------------------- shared inputs
 
@@ -148,6 +152,9 @@ def connection_field(
             def count() -> Any:
                 return loaders.count(relation, root.row, conditions)
 
+        def objects(rows: Sequence[Row[Any]], selected: frozenset[str]) -> Any:
+            return entity_objects(info, entity, rows, selected)
+
         return Connection(
             source=PageSource(
                 field=field,
@@ -155,7 +162,7 @@ def connection_field(
                 order=order,
                 load_page=page,
                 count=count,
-                wrap=entity.wrap,
+                objects=objects,
             )
         )
 
@@ -218,11 +225,11 @@ class Post(Node):
     created_at: DateTime
     row: strawberry.Private[Row[Any]]
 
-    @strawberry.field
-    async def user(self, info: Info) -> User:
-        row = await info.context.loaders.one(_POST_USER, self.row)
-        assert row is not None  # posts.user_id is NOT NULL with a foreign key
-        return User.from_row(row)
+    related: strawberry.Private[Related] = None
+
+    @strawberry.field(graphql_type=User)
+    def user(self, info: Info) -> Any:
+        return to_one(info, self, "user")
 
     @staticmethod
     def from_row(row: Row[Any]) -> "Post":
@@ -264,16 +271,17 @@ class Comment(Node):
     created_at: DateTime
     row: strawberry.Private[Row[Any]]
 
-    @strawberry.field
-    async def article(self, info: Info) -> Article:
-        row = await info.context.loaders.one(_COMMENT_ARTICLE, self.row)
-        assert row is not None  # comments.article_id is NOT NULL with a foreign key
-        return Article.from_row(row)
+    related: strawberry.Private[Related] = None
 
-    @strawberry.field(description="Null when the author was deleted or never set.")
-    async def author(self, info: Info) -> User | None:
-        row = await info.context.loaders.one(_COMMENT_AUTHOR, self.row)
-        return None if row is None else User.from_row(row)
+    @strawberry.field(graphql_type=Article)
+    def article(self, info: Info) -> Any:
+        return to_one(info, self, "article")
+
+    @strawberry.field(
+        graphql_type=User | None, description="Null when the author was deleted or never set."
+    )
+    def author(self, info: Info) -> Any:
+        return to_one(info, self, "author")
 
     @staticmethod
     def from_row(row: Row[Any]) -> "Comment":
@@ -286,9 +294,61 @@ class Comment(Node):
         )
 
 
-_POST_USER = Relation.of(models.Post, "user")
-_COMMENT_ARTICLE = Relation.of(models.Comment, "article")
-_COMMENT_AUTHOR = Relation.of(models.Comment, "author")
+# ---------------------------------------------------------------------------- many-to-one
+
+# The many-to-one fields of each type: GraphQL field name -> relation (same name on the model).
+TO_ONE: dict[str, dict[str, Relation]] = {
+    "Post": {"user": Relation.of(models.Post, "user")},
+    "Comment": {
+        "article": Relation.of(models.Comment, "article"),
+        "author": Relation.of(models.Comment, "author"),
+    },
+}
+
+
+def to_one(info: Info, node: Any, name: str) -> Any:
+    """The object a many-to-one field points at: at once when the page that produced `node`
+    loaded it already (see `entity_objects`), else an awaitable batched by the loaders."""
+    relation = TO_ONE[type(node).__name__][name]
+    fk = node.row._mapping[relation.local_column.name]
+    if fk is None:
+        return None
+    wrap = ENTITIES_BY_TABLE[relation.target].wrap
+    if node.related is not None and name in node.related:
+        row = node.related[name].get(fk)
+        return None if row is None else wrap(row)
+    return _load_one(info, relation, node.row, wrap)
+
+
+async def _load_one(info: Info, relation: Relation, row: Row[Any], wrap: Any) -> Any:
+    target = await info.context.loaders.one(relation, row)
+    return None if target is None else wrap(target)
+
+
+async def entity_objects(
+    info: Info, entity: "Entity", rows: Sequence[Row[Any]], selected: frozenset[str]
+) -> list[Any]:
+    """A page's rows as objects of `entity`, with the many-to-one relations the query
+    `selected` on them loaded for the whole page in one batch each (no awaitable per row)."""
+    wanted = {name: r for name, r in TO_ONE.get(entity.name, {}).items() if name in selected}
+    objects = [entity.wrap(row) for row in rows]
+    if not wanted or not rows:
+        return objects
+    loaders = info.context.loaders
+    keys = {
+        name: list({k for row in rows if (k := row._mapping[r.local_column.name]) is not None})
+        for name, r in wanted.items()
+    }
+    loaded = await asyncio.gather(
+        *(loaders.by_id(r.target).load_many(keys[name]) for name, r in wanted.items())
+    )
+    related: dict[str, dict[Any, Row[Any] | None]] = {
+        name: dict(zip(keys[name], found, strict=True))
+        for name, found in zip(wanted, loaded, strict=True)
+    }
+    for node in objects:
+        node.related = related
+    return objects
 
 
 # ---------------------------------------------------------------------------- order and filter
@@ -373,13 +433,14 @@ class CommentFilter:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Entity:
+    name: str
     type: type
     table: Table
     wrap: Any  # Callable[[Row], <the type>]
 
 
 ENTITIES: dict[str, Entity] = {
-    cls.__name__: Entity(type=cls, table=table_of(model), wrap=cls.from_row)
+    cls.__name__: Entity(name=cls.__name__, type=cls, table=table_of(model), wrap=cls.from_row)
     for cls, model in (
         (User, models.User),
         (Post, models.Post),
@@ -387,3 +448,4 @@ ENTITIES: dict[str, Entity] = {
         (Comment, models.Comment),
     )
 }
+ENTITIES_BY_TABLE: dict[Table, Entity] = {entity.table: entity for entity in ENTITIES.values()}

@@ -162,6 +162,18 @@ BATTERY = [
         bound=3,
         objects="posts, twice",
     ),
+    # comments: rows; Comment.article through a fragment: articles by id; author is turned
+    # off by @include / @skip, so its users-by-id statement never runs
+    Case(
+        "many-to-one through fragments, edges and @include/@skip",
+        """{
+        comments(first: 100) {
+          nodes { ...C author @include(if: false) { username } }
+          edges { node { ... on Comment { article { id } author @skip(if: true) { id } } } } } }
+        fragment C on Comment { text article { title } }""",
+        bound=2,
+        objects="comments with their article",
+    ),
     # articles: count only (no rows asked); comments: count only
     Case(
         "totalCount alone loads no rows",
