@@ -28,6 +28,7 @@ class Database:
         self.engine = engine
         self.dialect_name = engine.dialect.name
         self._connection: AsyncConnection | None = None
+        self._closed = False
         self._lock = asyncio.Lock()
         self._users = 0  # statements and transactions running or waiting for the connection
         self._idle = asyncio.Event()
@@ -75,14 +76,23 @@ class Database:
     async def release(self) -> None:
         """Give the connection back to the pool now; the next statement takes a new one."""
         async with self._lock:
-            await self.close()
+            await self._disconnect()
 
     async def close(self) -> None:
+        """The request is over: give the connection back; later statements are refused (a
+        batch still pending when a request ends must not check out a connection nobody
+        returns)."""
+        self._closed = True
+        await self._disconnect()
+
+    async def _disconnect(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
             await connection.close()
 
     async def _connect(self) -> AsyncConnection:
+        if self._closed:
+            raise RuntimeError("this request's database access is closed")
         if self._connection is None:
             self._connection = await self.engine.connect()
         return self._connection
