@@ -174,6 +174,15 @@ BATTERY = [
         bound=2,
         objects="comments with their article",
     ),
+    # two root lookups and a node lookup of one type, in one round: one users-by-id statement
+    Case(
+        "aliased root lookups by id share a statement",
+        """{
+        a: user(id: "VXNlcjox") { username } b: user(id: "VXNlcjoy") { username }
+        c: node(id: "VXNlcjoz") { id } }""",
+        bound=1,
+        objects=None,
+    ),
     # articles: count only (no rows asked); comments: count only
     Case(
         "totalCount alone loads no rows",
