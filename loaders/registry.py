@@ -17,7 +17,7 @@ runs a statement depends on the query's shape, not on which rows happened to be 
 """
 
 from asyncio import Future
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from functools import partial
 from typing import Any
 
@@ -37,8 +37,7 @@ class Loaders:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
-        self._rounds = Rounds(db.busy, db.idle)
-        self._rounds.on_dispatch = self.clear
+        self._rounds = Rounds(db.busy, db.idle, on_dispatch=self.clear)
 
     def _loader(self, key: Hashable, batch_fn: Callable[..., Any]) -> DataLoader[Any, Any]:
         loader = self._loaders.get(key)
@@ -64,10 +63,23 @@ class Loaders:
         fk = parent._mapping[relation.local_column.name]
         if fk is None:  # aiodataloader refuses None keys, and there is nothing to load
             return None
+        row: Row[Any] | None = await self._by_foreign_key(relation).load(fk)
+        return row
+
+    async def one_for_each(
+        self, relation: Relation, parents: Sequence[Row[Any]]
+    ) -> dict[Any, Row[Any] | None]:
+        """What a many-to-one relation points at for a whole page of parents, by foreign key
+        (null keys left out): one batch, so the page needs no awaitable per row."""
+        column = relation.local_column.name
+        keys = list({k for row in parents if (k := row._mapping[column]) is not None})
+        rows = await self._by_foreign_key(relation).load_many(keys)
+        return dict(zip(keys, rows, strict=True))
+
+    def _by_foreign_key(self, relation: Relation) -> DataLoader[Any, Any]:
         if not relation.to_primary_key:
             raise NotImplementedError(f"{relation.name}: many-to-one on a non-primary key")
-        row: Row[Any] | None = await self.by_id(relation.target).load(fk)
-        return row
+        return self.by_id(relation.target)
 
     def page(self, relation: Relation, parent: Row[Any], spec: PageSpec) -> "Future[Page]":
         """One page of a one-to-many relation for `parent`, batched with its siblings.

@@ -32,16 +32,19 @@ class Rounds:
     """Dispatches a request's pending loaders together when the request is quiet.
 
     `busy()` says whether a statement of the request is running or waiting for the
-    connection, and `idle()` waits until none is (see `Database`).
+    connection, `idle()` waits until none is (see `Database`), and `on_dispatch()` is called
+    as each round starts.
     """
 
-    def __init__(self, busy: Callable[[], bool], idle: Callable[[], Any]) -> None:
+    def __init__(
+        self, busy: Callable[[], bool], idle: Callable[[], Any], on_dispatch: Callable[[], None]
+    ) -> None:
         self._busy = busy
         self._idle = idle
+        self._on_dispatch = on_dispatch
         self._pending: list[DataLoader[Any, Any]] = []
         self._keys_seen = 0
         self._task: asyncio.Task[None] | None = None
-        self.on_dispatch: Callable[[], None] = lambda: None  # called as a round starts
 
     def add(self, loader: DataLoader[Any, Any], *, first: bool) -> None:
         """`loader` got a key (its `first` since its last dispatch): it goes with the next round."""
@@ -56,7 +59,7 @@ class Rounds:
             while self._pending:
                 await self._quiet()
                 pending, self._pending = self._pending, []
-                self.on_dispatch()
+                self._on_dispatch()
                 for loader in pending:
                     dispatch_queue(loader)
         finally:

@@ -335,17 +335,8 @@ async def entity_objects(
     if not wanted or not rows:
         return objects
     loaders = info.context.loaders
-    keys = {
-        name: list({k for row in rows if (k := row._mapping[r.local_column.name]) is not None})
-        for name, r in wanted.items()
-    }
-    loaded = await asyncio.gather(
-        *(loaders.by_id(r.target).load_many(keys[name]) for name, r in wanted.items())
-    )
-    related: dict[str, dict[Any, Row[Any] | None]] = {
-        name: dict(zip(keys[name], found, strict=True))
-        for name, found in zip(wanted, loaded, strict=True)
-    }
+    found = await asyncio.gather(*(loaders.one_for_each(r, rows) for r in wanted.values()))
+    related = dict(zip(wanted, found, strict=True))
     for node in objects:
         node.related = related
     return objects
