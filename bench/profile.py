@@ -22,9 +22,9 @@ from pyinstrument import Profiler
 
 from bench.run import HEADERS, ShapeError, fresh_database, scenarios, seed, verify
 from server.app import create_app
-from server.db import make_engine
-from server.migrate import upgrade
 from server.settings import Settings
+from server.store.engine import make_engine
+from server.store.migrate import upgrade
 
 
 async def profile(args: argparse.Namespace) -> Profiler:

@@ -55,12 +55,13 @@ from sqlalchemy import Table, event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loaders import Order
-from server import cursors, ids, models
+from server.api import cursors, ids
 from server.app import create_app
-from server.db import make_engine
-from server.migrate import upgrade
 from server.settings import Settings, to_async_url
-from server.writes import sync_id_sequences
+from server.store import models
+from server.store.engine import make_engine
+from server.store.migrate import upgrade
+from server.store.writes import sync_id_sequences
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
@@ -152,7 +153,7 @@ async def seed(engine: AsyncEngine) -> None:
 
 async def post_cursor(engine: AsyncEngine, post_id: int) -> str:
     """The `Query.posts` cursor (default order, ID ASC) of one post, encoded as the server
-    encodes it (server/cursors.py), so the bench needs no walk through 200 pages."""
+    encodes it (server/api/cursors.py), so the bench needs no walk through 200 pages."""
     async with engine.connect() as connection:
         row = (await connection.execute(select(POSTS).where(POSTS.c.id == post_id))).one()
     return cursors.encode("Query.posts", Order(), row, POSTS)

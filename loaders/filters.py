@@ -1,13 +1,13 @@
 """Filter conditions as SQL that behaves identically on SQLite, PostgreSQL and MariaDB.
 
-- `eq` / `in` compare exactly: the text columns carry binary collations (see server/columns.py),
+- `eq` / `in` compare exactly: the text columns carry binary collations (see loaders/dialect.py),
   so case and trailing spaces count everywhere.
 - `contains` / `starts_with` fold case the way Python's `str.lower()` does, for non-ASCII letters
   too, and match `%`, `_` and `\\` literally. The value is lowered in Python; the column is lowered
   in SQL by `fold_case`, which each dialect renders with a function that folds all of Unicode:
   SQLite's own `lower()` folds ASCII only, so SQLite gets `py_lower` (registered on every
-  connection by server/db.py); PostgreSQL's `lower()` under the "C" collation is ASCII-only too,
-  so it lowers under the ICU root collation. MariaDB's `lower()` under the columns' binary
+  connection by server/store/engine.py); PostgreSQL's `lower()` under the "C" collation is
+  ASCII-only too, so it lowers under the ICU root collation. MariaDB's `lower()` under the columns' binary
   collation uses old Unicode case data (it leaves e.g. "Ⱥ" or "Ԁ" alone), so on MariaDB >= 10.10
   it lowers under a UCA 14.0 collation and compares the result binary again; "İ" is spelled out
   first as "i" + U+0307, as Python's full case mapping (and ICU's) does. One difference remains
@@ -48,7 +48,7 @@ from loaders.specs import Condition
 
 LIKE_ESCAPE = "/"  # not backslash: MariaDB treats backslash specially in string literals
 NUL = "\x00"
-MYSQL_BINARY_COLLATION = "utf8mb4_nopad_bin"  # the text columns' own (server/columns.py)
+MYSQL_BINARY_COLLATION = "utf8mb4_nopad_bin"  # the text columns' own (loaders/dialect.py)
 # "İ" (U+0130) in, "i" + U+0307 out: Python's str.lower() (full case mapping) of "İ".
 _MYSQL_DOTTED_I = "_utf8mb4 X'C4B0', _utf8mb4 X'69CC87'"
 

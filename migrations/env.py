@@ -8,7 +8,7 @@ same driver and URL the server uses, from the CLI and from tests alike.
 from alembic import context
 from sqlmodel import SQLModel
 
-import server.models  # noqa: F401 - registers the tables on SQLModel.metadata
+import server.store.models  # noqa: F401 - registers the tables on SQLModel.metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -20,12 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
+from server.api.context import AuthConfig
+from server.api.schema import build_schema
 from server.auth import Passwords, default_hash_workers
-from server.context import AuthConfig
-from server.db import make_engine
 from server.ide import STATIC_PREFIX, ide_static_app
-from server.schema import build_schema
 from server.settings import Settings
+from server.store.engine import make_engine
 from server.view import GraphQLView
 
 logger = logging.getLogger("inkgraph")

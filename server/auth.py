@@ -24,8 +24,8 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loaders import Database
-from server.columns import now
-from server.models import Token, User, table_of
+from loaders.dialect import now
+from server.store.models import Token, User, table_of
 
 TOKEN_PREFIX = "ink_"
 

@@ -37,7 +37,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:
-    from server.db import make_engine
+    from server.store.engine import make_engine
 
     async def run() -> Any:
         engine = make_engine(settings)
@@ -82,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from server.migrate import upgrade
+    from server.store.migrate import upgrade
 
     settings = _settings(args)
     _with_engine(settings, upgrade)
@@ -92,7 +92,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     from server.app import auth_config
-    from server.seed import EDITOR, READER, seed
+    from server.store.seed import EDITOR, READER, seed
 
     settings = _settings(args)
     passwords = auth_config(settings).passwords
@@ -107,7 +107,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_create_editor(args: argparse.Namespace) -> int:
-    from server.writes import set_editor
+    from server.store.writes import set_editor
 
     async def grant(engine: AsyncEngine) -> bool:
         async with engine.begin() as connection:
@@ -125,7 +125,7 @@ def cmd_create_editor(args: argparse.Namespace) -> int:
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from strawberry.printer import print_schema
 
-    from server.schema import build_schema
+    from server.api.schema import build_schema
 
     sdl = print_schema(build_schema()) + "\n"
     if args.output:

@@ -21,9 +21,9 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from loaders import Database, Loaders
+from server.api.context import AuthConfig, Context
+from server.api.errors import classify
 from server.auth import bearer_token
-from server.context import AuthConfig, Context
-from server.errors import classify
 from server.ide import offline_ide_html
 
 _OPEN_DATABASES = "inkgraph.databases"

@@ -17,7 +17,7 @@ import pytest_asyncio
 from sqlalchemy.engine import make_url
 from strawberry.printer import print_schema
 
-from server.schema import build_schema
+from server.api.schema import build_schema
 from tests.support.backends import ADMIN_URLS, _admin, in_ci, unreachable_reason
 
 _SCRIPT = Path(sys.executable).with_name("inkgraph")

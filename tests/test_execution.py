@@ -1,4 +1,4 @@
-"""The scalar fast path (server/execution.py) answers exactly as graphql-core does.
+"""The scalar fast path (server/api/execution.py) answers exactly as graphql-core does.
 
 First on a small schema with values that must fall back (a null in a non-null field, an Int
 out of range, an extension that sees every field), then on the real schema and data: every
@@ -15,9 +15,9 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from loaders import Database, Loaders
-from server.context import Context
-from server.execution import LeafFastPathContext
-from server.schema import build_schema
+from server.api.context import Context
+from server.api.execution import LeafFastPathContext
+from server.api.schema import build_schema
 
 
 @strawberry.type

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from server.migrate import downgrade, upgrade
+from server.store.migrate import downgrade, upgrade
 from tests.support.backends import fresh_database
 
 

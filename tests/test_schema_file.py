@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from strawberry.printer import print_schema
 
-from server.schema import build_schema
+from server.api.schema import build_schema
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
 HINT = "run `make schema` (inkgraph export-schema -o schema.graphql)"

@@ -12,9 +12,10 @@ from graphql import GraphQLError
 from sqlalchemy import Table
 
 from loaders import Order, Position
-from server import cursors, ids, models
-from server.errors import BAD_USER_INPUT
+from server.api import cursors, ids
+from server.api.errors import BAD_USER_INPUT
 from server.settings import Settings, sqlite_path, to_async_url
+from server.store import models
 
 USERS: Table = models.User.__table__  # type: ignore[attr-defined]
 
@@ -287,7 +288,7 @@ def test_serve_tunes_the_garbage_collector() -> None:
 def test_pool_is_sized_from_settings(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from server.db import make_engine
+    from server.store.engine import make_engine
 
     monkeypatch.chdir(tmp_path)
     engine = make_engine(Settings(database_url=url, db_pool_size=7, db_max_overflow=3))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from server.columns import Text, UTCDateTime, utcnow
+from loaders.dialect import Text, UTCDateTime, utcnow
 
 revision: str = "0001"
 down_revision: str | None = None

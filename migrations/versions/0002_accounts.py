@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from server.columns import UTCDateTime, utcnow
+from loaders.dialect import UTCDateTime, utcnow
 
 revision: str = "0002"
 down_revision: str | None = "0001"

@@ -22,7 +22,8 @@ import pytest_asyncio
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server import ids, models
+from server.api import ids
+from server.store import models
 from tests.conftest import make_client
 from tests.support.backends import fresh_database
 from tests.support.gql import GraphQLClient

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server import models
+from server.store import models
 from tests.support import dataset
 from tests.support.gql import GraphQLClient
 

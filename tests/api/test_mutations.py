@@ -18,9 +18,10 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server import ids, writes
+from server.api import ids
 from server.app import create_app
 from server.settings import Settings
+from server.store import writes
 from tests.support.backends import fresh_database
 from tests.support.gql import GraphQLClient
 

@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from server import ids
+from server.api import ids
 from tests.support import dataset
 from tests.support.gql import GraphQLClient
 

@@ -18,7 +18,7 @@ from sqlalchemy import Row, Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-import server.models
+import server.store.models
 from loaders import EMPTY_PAGE, Database, Loaders, Order, PageSpec, Relation, primary_key
 from loaders.batch import load_by_column, load_counts, load_pages, load_root_page
 from tests.support.sqlcount import count_statements
@@ -184,7 +184,7 @@ async def test_loaders_one_for_every_child_is_one_statement(
 async def test_null_foreign_key_gives_none_without_a_statement(
     engine: AsyncEngine, db: Database
 ) -> None:
-    author = Relation.of(server.models.Comment, "author")
+    author = Relation.of(server.store.models.Comment, "author")
     orphans = [c for c in await all_rows(engine, author.parent) if c._mapping["author_id"] is None]
     assert orphans, "the data set should hold comments without an author"
     with count_statements(engine) as statements:
@@ -209,7 +209,7 @@ async def test_huge_batch_of_ids_is_one_statement(
 
 
 async def test_rows_by_a_text_column(engine: AsyncEngine, db: Database) -> None:
-    users: Table = server.models.User.__table__  # type: ignore[attr-defined]
+    users: Table = server.store.models.User.__table__  # type: ignore[attr-defined]
     names = [row._mapping["username_key"] for row in await all_rows(engine, users)]
     keys = [names[-1], "nobody", *names, names[0], "NOBODY"]
     with count_statements(engine) as statements:
@@ -224,9 +224,9 @@ async def test_rows_by_a_text_column(engine: AsyncEngine, db: Database) -> None:
 
 async def test_no_loader_reads_a_password_hash(engine: AsyncEngine, db: Database) -> None:
     """A column marked private (the password hash) is in no loader's SELECT, nor its rows."""
-    users: Table = server.models.User.__table__  # type: ignore[attr-defined]
-    posts = Relation.of(server.models.User, "posts")
-    user = Relation.of(server.models.Post, "user")
+    users: Table = server.store.models.User.__table__  # type: ignore[attr-defined]
+    posts = Relation.of(server.store.models.User, "posts")
+    user = Relation.of(server.store.models.Post, "user")
     ids = [pk_of(row) for row in await all_rows(engine, users)]
     loaders = Loaders(db)
     with count_statements(engine) as statements:

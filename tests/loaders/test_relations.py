@@ -1,6 +1,6 @@
 """Every relationship declared on the SQLModel tables yields a consistent `Relation`.
 
-The cases are read from the mapper registry, so a relationship added to server/models.py is
+The cases are read from the mapper registry, so a relationship added to server/store/models.py is
 covered here without writing a test.
 """
 
@@ -11,7 +11,7 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Mapper, RelationshipDirection, RelationshipProperty
 from sqlmodel import SQLModel
 
-import server.models  # also registers the tables on SQLModel's registry
+import server.store.models  # also registers the tables on SQLModel's registry
 from loaders import Relation, primary_key
 
 
@@ -87,8 +87,8 @@ def test_relation_is_cached_and_hashable(
 
 def test_misspelt_relation_lists_the_valid_names() -> None:
     with pytest.raises(KeyError) as error:
-        Relation.of(server.models.User, "post")
+        Relation.of(server.store.models.User, "post")
     message = str(error.value)
     assert "'post'" in message
-    valid = sorted(server.models.User.__mapper__.relationships.keys())  # type: ignore[attr-defined]
+    valid = sorted(server.store.models.User.__mapper__.relationships.keys())  # type: ignore[attr-defined]
     assert ", ".join(valid) in message

@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loaders import Database, Loaders
-from server import models
-from server.models import table_of
+from server.store import models
+from server.store.models import table_of
 from tests.support.sqlcount import count_statements
 
 USERS = table_of(models.User)

@@ -15,9 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.db import make_engine
-from server.migrate import upgrade
 from server.settings import Settings, to_async_url
+from server.store.engine import make_engine
+from server.store.migrate import upgrade
 
 BACKENDS = ("sqlite", "postgresql", "mariadb")
 

@@ -18,12 +18,13 @@ from sqlalchemy import Row, Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server import auth, writes
-from server.context import Info
-from server.errors import forbidden, unauthenticated
-from server.models import TEXT_MAX, TITLE_MAX
-from server.types import ENTITIES, Article, Comment, Post, User
-from server.validation import Checks, Rejected, UserError, UserErrorCode, not_found, user_error
+from server import auth
+from server.api.context import Info
+from server.api.errors import forbidden, unauthenticated
+from server.api.types import ENTITIES, Article, Comment, Post, User
+from server.api.user_errors import Checks, Rejected, UserError, UserErrorCode, not_found, user_error
+from server.store import writes
+from server.store.models import TEXT_MAX, TITLE_MAX
 
 UNSET: Any = strawberry.UNSET
 

@@ -6,7 +6,7 @@ from typing import Any, NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-from server.errors import UserInputError
+from server.api.errors import UserInputError
 
 
 def serialize(value: datetime) -> str:

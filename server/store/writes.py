@@ -11,8 +11,8 @@ from sqlalchemy import Row, Table, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.columns import now
-from server.models import Article, Comment, Post, Token, User, table_of
+from loaders.dialect import now
+from server.store.models import Article, Comment, Post, Token, User, table_of
 
 USERS, POSTS = table_of(User), table_of(Post)
 ARTICLES, COMMENTS, TOKENS = table_of(Article), table_of(Comment), table_of(Token)

@@ -5,7 +5,7 @@ and `pageInfo` share one page load; `totalCount` alone costs one count and no pa
 
 `edges` and `nodes` hand the page's rows to `PageSource.objects` with the names of the fields
 selected on each node, so that the node type can load its many-to-one relations for the whole
-page at once (server/types.py): graphql-core then completes the page without one awaitable per
+page at once (server/api/types.py): graphql-core then completes the page without one awaitable per
 row, which is most of what a large page costs.
 """
 
@@ -18,10 +18,10 @@ import strawberry
 from sqlalchemy import Row, Table
 
 from loaders import Condition, Order, Page, PageSpec
-from server import cursors
-from server.context import Info
-from server.errors import bad_user_input
-from server.selection import selected_names
+from server.api import cursors
+from server.api.context import Info
+from server.api.errors import bad_user_input
+from server.api.selection import selected_names
 
 T = TypeVar("T")
 

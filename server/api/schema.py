@@ -8,12 +8,12 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from server.errors import ErrorCodes
-from server.execution import LeafFastPathContext
-from server.mutations import Mutation
-from server.query import Query
-from server.scalars import SCALAR_MAP
-from server.types import Article, Comment, Post, User
+from server.api.errors import ErrorCodes
+from server.api.execution import LeafFastPathContext
+from server.api.mutations import Mutation
+from server.api.query import Query
+from server.api.scalars import SCALAR_MAP
+from server.api.types import Article, Comment, Post, User
 
 
 class InkgraphSchema(strawberry.Schema):

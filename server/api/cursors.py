@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Column, Row, Table
 from sqlalchemy.types import TypeDecorator
 
 from loaders import Order, Position, primary_key
-from server.errors import bad_user_input
+from server.api.errors import bad_user_input
 
 _VERSION = 1
 _INT32 = (-(2**31), 2**31 - 1)

@@ -18,11 +18,12 @@ import strawberry
 from sqlalchemy import Row, Table
 
 from loaders import Condition, Order, Relation
-from server import ids, models
-from server.connection import Connection, PageSource, page_spec, shareable
-from server.context import Info
-from server.models import table_of
-from server.scalars import DateTime
+from server.api import ids
+from server.api.context import Info
+from server.api.relay import Connection, PageSource, page_spec, shareable
+from server.api.scalars import DateTime
+from server.store import models
+from server.store.models import table_of
 
 UNSET: Any = strawberry.UNSET
 # Rows a page loaded for its objects' many-to-one fields: field name -> foreign key -> row.

@@ -8,8 +8,8 @@ import strawberry
 from sqlalchemy import Row
 
 from loaders import Database, Loaders
+from loaders.dialect import now
 from server.auth import Passwords, user_for_token
-from server.columns import now
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Context:
     loaders: Loaders
     auth: AuthConfig = field(default_factory=AuthConfig)
     token: str | None = None
-    # Field names selected below a field of the query document (server/selection.py).
+    # Field names selected below a field of the query document (server/api/selection.py).
     selections: dict[Any, frozenset[str]] = field(default_factory=dict, init=False)
     _viewer: Row[Any] | None = field(default=None, init=False)
     _viewer_known: bool = field(default=False, init=False)

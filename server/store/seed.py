@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server import models
 from server.auth import Passwords
-from server.models import table_of
-from server.writes import sync_id_sequences
+from server.store import models
+from server.store.models import table_of
+from server.store.writes import sync_id_sequences
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 

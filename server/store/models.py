@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, Relationship, SQLModel
 
-from server.columns import Text, UTCDateTime, now, utcnow
+from loaders.dialect import Text, UTCDateTime, now, utcnow
 
 USERNAME_MAX = 32
 TITLE_MAX = 200

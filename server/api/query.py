@@ -5,11 +5,10 @@ from typing import Annotated
 
 import strawberry
 
-from server import ids, models
-from server.context import Info
-from server.errors import bad_user_input
-from server.models import table_of
-from server.types import (
+from server.api import ids
+from server.api.context import Info
+from server.api.errors import bad_user_input
+from server.api.types import (
     ENTITIES,
     Article,
     Comment,
@@ -19,6 +18,8 @@ from server.types import (
     User,
     connection_field,
 )
+from server.store import models
+from server.store.models import table_of
 
 
 async def _load(info: Info, entity: Entity, pk: int) -> Node | None:

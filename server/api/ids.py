@@ -3,7 +3,7 @@
 import base64
 import binascii
 
-from server.errors import bad_user_input
+from server.api.errors import bad_user_input
 
 # `databaseId` is a GraphQL Int and the id columns are INTEGER, so no row of ours has a larger
 # key: an ID above it was never issued here (and PostgreSQL would refuse it as a parameter).

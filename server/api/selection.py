@@ -17,7 +17,7 @@ from graphql import (
     VariableNode,
 )
 
-from server.context import Info
+from server.api.context import Info
 
 
 def selected_names(info: Info, *path: str) -> frozenset[str]:

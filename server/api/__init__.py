@@ -1,0 +1,1 @@
+"""The GraphQL surface: schema, context, errors, scalars, ids, cursors, nodes, query, mutations."""
