@@ -3,15 +3,16 @@
 - `eq` / `in` compare exactly: the text columns carry binary collations (see loaders/dialect.py),
   so case and trailing spaces count everywhere.
 - `contains` / `starts_with` fold case the way Python's `str.lower()` does, for non-ASCII letters
-  too, and match `%`, `_` and `\\` literally. The value is lowered in Python; the column is lowered
-  in SQL by `fold_case`, which each dialect renders with a function that folds all of Unicode:
-  SQLite's own `lower()` folds ASCII only, so SQLite gets `py_lower` (registered on every
-  connection by server/store/engine.py); PostgreSQL's `lower()` under the "C" collation is
-  ASCII-only too, so it lowers under the ICU root collation. MariaDB's `lower()` under the columns' binary
-  collation uses old Unicode case data (it leaves e.g. "Ⱥ" or "Ԁ" alone), so on MariaDB >= 10.10
-  it lowers under a UCA 14.0 collation and compares the result binary again; "İ" is spelled out
-  first as "i" + U+0307, as Python's full case mapping (and ICU's) does. One difference remains
-  on MariaDB: its lower() knows no context, so a word-final "Σ" becomes "σ" where Python gives "ς".
+  too, and match `%`, `_` and `\\` literally. The value is lowered in Python; the column is
+  lowered in SQL by `fold_case`, which each dialect renders with a function that folds all of
+  Unicode: SQLite's own `lower()` folds ASCII only, so SQLite gets `py_lower` (registered on every
+  connection by server/store/engine.py); PostgreSQL's `lower()` under the "C" collation is ASCII-
+  only too, so it lowers under the ICU root collation. MariaDB's `lower()` under the columns'
+  binary collation uses old Unicode case data (it leaves e.g. "Ⱥ" or "Ԁ" alone), so on MariaDB >=
+  10.10 it lowers under a UCA 14.0 collation and compares the result binary again; "İ" is spelled
+  out first as "i" + U+0307, as Python's full case mapping (and ICU's) does. One difference
+  remains on MariaDB: its lower() knows no context, so a word-final "Σ" becomes "σ" where Python
+  gives "ς".
 - SQLite runs `contains` / `starts_with` as `instr` / `substr` on the folded text instead of
   LIKE: the same answer with no wildcards to escape and no pattern length limit (SQLite refuses
   LIKE patterns over 50,000 bytes).
