@@ -63,7 +63,7 @@ def client_address(scope: dict[str, Any], trusted: tuple[Network, ...] = ()) -> 
     address = str(peer[0]) if peer else "-"
     if not trusted or not _is_trusted(address, trusted):
         return address
-    forwarded = [
+    forwarded: list[str] = [
         value.decode("latin-1")
         for name, value in scope.get("headers", ())
         if name.lower() == b"x-forwarded-for"
