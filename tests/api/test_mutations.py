@@ -404,6 +404,57 @@ async def test_password_change_ends_other_sessions(api: Api) -> None:
     assert (await api.client.data(LOGIN, u="rotator", p="password-two"))["login"]["token"]
 
 
+async def a_row_of(api: Api, type_name: str) -> str:
+    """Global ID of a new row of `type_name`, owned by a fresh user who is not an editor."""
+    owner, owner_id = await api.sign_up(f"owner{next(_editors)}")
+    if type_name == "User":
+        return owner_id
+    if type_name == "Article":
+        return await an_article(api)
+    if type_name == "Post":
+        data = await api.as_user(owner).data(CREATE_POST, t="owned")
+        post_id: str = data["createPost"]["post"]["id"]
+        return post_id
+    data = await api.as_user(owner).data(CREATE_COMMENT, a=await an_article(api), t="owned")
+    comment_id: str = data["createComment"]["comment"]["id"]
+    return comment_id
+
+
+@pytest.mark.parametrize(
+    ("type_name", "field", "arguments"),
+    [
+        ("Post", "updatePost", ', title: "taken over"'),
+        ("Post", "deletePost", ""),
+        ("Article", "updateArticle", ', title: "taken over"'),
+        ("Article", "deleteArticle", ""),
+        ("Comment", "updateComment", ', text: "taken over"'),
+        ("Comment", "deleteComment", ""),
+        ("User", "updateUser", ', username: "taken_over"'),
+        ("User", "deleteUser", ""),
+    ],
+)
+async def test_existence_is_answered_before_permission(
+    api: Api, type_name: str, field: str, arguments: str
+) -> None:
+    """One order for every entity: a row that is not there is NOT_FOUND, whoever asks; only a
+    row that is there can be FORBIDDEN. (Articles used to answer FORBIDDEN to non-editors
+    before looking the row up.)"""
+    existing = await a_row_of(api, type_name)
+    stranger, _ = await api.sign_up(f"stranger{next(_editors)}")
+    query = (
+        f"mutation($id: ID!) {{ {field}(input: {{id: $id{arguments}}}) {{ "
+        "userErrors { field code } } }"
+    )
+    before = await api.counts()
+    for missing in (ids.encode(type_name, 10**6), "garbage"):
+        payload = (await api.as_user(stranger).data(query, id=missing))[field]
+        assert payload == {"userErrors": [{"field": ["id"], "code": "NOT_FOUND"}]}
+    body = await api.as_user(stranger).execute(query, id=existing)
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+    assert body["data"] == {field: None}
+    assert await api.counts() == before
+
+
 # ---------------------------------------------------------------------------- consistency
 
 
