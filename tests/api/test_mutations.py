@@ -60,7 +60,9 @@ class Api:
 
     async def count(self, table: str) -> int:
         async with self.engine.connect() as connection:
-            return int((await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar())
+            return int(
+                (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+            )
 
     async def counts(self) -> dict[str, int]:
         return {
