@@ -72,10 +72,12 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Star
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        await auth.throttle.aclose()
-        if owned:
-            await engine.dispose()
+        try:
+            yield
+        finally:
+            await auth.throttle.aclose()
+            if owned:
+                await engine.dispose()
 
     return Starlette(
         routes=[
