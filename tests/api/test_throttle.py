@@ -321,52 +321,70 @@ async def test_aliased_logins_count_one_by_one(accounts: Accounts, storage: str)
         assert {outcome(body, f"a{n}") for n in range(1, 6)} == {"RATE_LIMITED"}
 
 
-async def test_throttled_login_runs_no_sql_and_no_password_hash(
-    accounts: Accounts, storage: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The contract's argon2 cost, so that a checked login costs what it costs in production.
-    hashes: list[str] = []
+@pytest.fixture
+def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every password hash ("hash") and check ("verify") the app computes, in order."""
+    seen: list[str] = []
     original_verify, original_hash = Passwords._verify, Passwords.hash
 
     async def verify(self: Passwords, password: str, password_hash: str) -> bool:
-        hashes.append("verify")
+        seen.append("verify")
         return await original_verify(self, password, password_hash)
 
     async def hash_(self: Passwords, password: str) -> str:
-        hashes.append("hash")
+        seen.append("hash")
         return await original_hash(self, password)
 
     monkeypatch.setattr(Passwords, "_verify", verify)
     monkeypatch.setattr(Passwords, "hash", hash_)
+    return seen
+
+
+async def test_throttled_login_and_sign_up_run_no_sql_and_no_password_hash(
+    accounts: Accounts, storage: str, hashes: list[str]
+) -> None:
+    limits = {"login_max_failures_per_username": 1, "signup_max_per_address": 1}
+    async with serving(accounts.engine, storage, **limits) as server:
+        client = server.client(unique_address())
+        assert await login(client, accounts.alice, WRONG) == "INVALID_CREDENTIALS"
+        assert hashes == ["verify"]
+        hashes.clear()
+        with count_statements(accounts.engine) as statements:
+            body = await client.execute(aliased_logins(10), u=accounts.alice, p=PASSWORD)
+        assert {outcome(body, f"a{n}") for n in range(1, 11)} == {"RATE_LIMITED"}
+        assert hashes == [], "a throttled login checked a password"
+        assert len(statements) == 0, statements.listing()
+
+        assert outcome(await client.execute(SIGN_UP, u="no", p=PASSWORD), "createUser") == (
+            "INVALID"
+        )
+        with count_statements(accounts.engine) as statements:
+            body = await client.execute(SIGN_UP, u=f"join{secrets.token_hex(3)}", p=PASSWORD)
+        assert rate_limit_error(body, "createUser")["retryAfter"] > 0
+        assert hashes == [], "a throttled sign-up hashed a password"
+        assert len(statements) == 0, statements.listing()
+
+
+async def test_throttled_logins_cost_less_than_one_password_check(
+    accounts: Accounts, hashes: list[str]
+) -> None:
+    # The default argon2 cost, so a checked login costs what it costs in production; the
+    # storage does not matter here (the memory one is used).
     defaults = {"argon2_time_cost": 3, "argon2_memory_kib": 65536, "argon2_parallelism": 1}
-    limits = {"login_max_failures_per_username": 2, "signup_max_per_address": 1}
-    async with serving(accounts.engine, storage, **defaults, **limits) as server:
+    limits = {"login_max_failures_per_username": 2}
+    async with serving(accounts.engine, "memory://", **defaults, **limits) as server:
         client = server.client(unique_address())
         assert await login(client, "ghost", WRONG) == "INVALID_CREDENTIALS"  # makes the dummy
         started = time.perf_counter()
         assert await login(client, "ghost", WRONG) == "INVALID_CREDENTIALS"
         checked = time.perf_counter() - started
         assert hashes == ["hash", "verify", "verify"]
-
-        hashes.clear()
-        with count_statements(accounts.engine) as statements:
-            started = time.perf_counter()
-            body = await client.execute(aliased_logins(10), u="ghost", p=PASSWORD)
-            throttled = time.perf_counter() - started
+        started = time.perf_counter()
+        body = await client.execute(aliased_logins(10), u="ghost", p=PASSWORD)
+        throttled = time.perf_counter() - started
         assert {outcome(body, f"a{n}") for n in range(1, 11)} == {"RATE_LIMITED"}
-        assert hashes == [], "a throttled login checked a password"
-        assert len(statements) == 0, statements.listing()
-        # Ten refusals together cost less than one password check.
+        assert hashes == ["hash", "verify", "verify"]
         assert throttled < checked, (throttled, checked)
-
-        name = f"join{secrets.token_hex(3)}"
-        assert outcome(await client.execute(SIGN_UP, u=name, p=PASSWORD), "createUser") == "ok"
-        hashes.clear()
-        with count_statements(accounts.engine) as statements:
-            body = await client.execute(SIGN_UP, u=f"{name}x", p=PASSWORD)
-        assert rate_limit_error(body, "createUser")["retryAfter"] > 0
-        assert hashes == []
-        assert len(statements) == 0, statements.listing()
 
 
 async def test_retry_after_counts_down_the_contract_windows(
