@@ -7,6 +7,7 @@ lowered through the settings (and windows shortened to a second where expiry is 
 the tests prove the mechanism without hundreds of password hashes.
 """
 
+import asyncio
 import hashlib
 import itertools
 import logging
@@ -31,6 +32,7 @@ from starlette.applications import Starlette
 from server.app import create_app
 from server.auth import Passwords
 from server.settings import Settings
+from server.throttle import STORAGE_TIMEOUT, Caller, StorageUnavailable, Throttle, open_storage
 from tests.support.backends import fresh_database, in_ci
 from tests.support.gql import GraphQLClient
 from tests.support.sqlcount import count_statements
@@ -529,3 +531,26 @@ async def test_unreachable_storage_refuses_instead_of_going_unthrottled(
         assert body["data"][name] is None
         assert "Error" not in error["message"]
         assert "127.0.0.1" not in error["message"]
+
+
+async def test_a_silent_storage_holds_an_attempt_two_seconds_at_most() -> None:
+    """A Redis that accepts the connection and never answers (a stalled host)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def swallow(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    throttle = Throttle(open_storage(f"redis://127.0.0.1:{port}/0", RUN_PREFIX))
+    try:
+        started = time.perf_counter()
+        with pytest.raises(StorageUnavailable):
+            await throttle.login_attempt("alice", Caller("192.0.2.1"))
+        assert time.perf_counter() - started < STORAGE_TIMEOUT + 1.5
+    finally:
+        await throttle.aclose()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
