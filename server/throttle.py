@@ -161,6 +161,8 @@ class Throttle:
             if item is not None:
                 # Fixed-window counters are plain integers, so giving one back is one
                 # decrement (limits has no "un-hit"; a negative increment is its decrement).
+                # Should the window end between the attempt and this line, the next window
+                # starts at -1: one extra attempt, once, never a lost failure.
                 key = item.key_for(caller.address)
                 await self.storage.incr(key, item.get_expiry(), amount=-1)
 
