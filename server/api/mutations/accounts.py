@@ -21,6 +21,7 @@ from server.api.mutations.common import (
     require_viewer,
     writing,
 )
+from server.api.throttling import count_login, count_sign_up, login_succeeded
 from server.api.types import User
 from server.api.user_errors import Checks, Rejected, UserErrorCode, user_error
 from server.store import writes
@@ -89,6 +90,7 @@ class DeleteUserPayload(DeletePayload):
 class AccountMutations:
     @strawberry.mutation(description="Sign up. Anyone may; returns the new user and a token.")
     async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserPayload | None:
+        await count_sign_up(info)
         try:
             checks = Checks()
             username = checks.username(input.username)
@@ -111,6 +113,7 @@ class AccountMutations:
 
     @strawberry.mutation(description="Exchange a username (any case) and password for a token.")
     async def login(self, info: Info, input: LoginInput) -> LoginPayload | None:
+        await count_login(info, input.username)
         async with writing(info) as connection:
             account = await writes.user_by_username(connection, input.username)
         hash_ = None if account is None else account.password_hash
@@ -121,6 +124,7 @@ class AccountMutations:
         assert account is not None
         async with writing(info) as connection:
             token = await writes.issue_token(connection, account.id, info.context.auth.token_ttl)
+        await login_succeeded(info, input.username)
         return LoginPayload(user=await reload(info, USERS, account.id), token=token)
 
     @strawberry.mutation(description="Revoke the token this request was made with.")
