@@ -13,7 +13,8 @@ Reads and writes (the engine runs in autocommit, see server/store/engine.py):
   that died while idle fails the first statement of its checkout; that statement, and only
   that one, is retried once on a fresh connection (a SELECT run twice changes nothing).
 - `transaction()` is all-or-nothing: BEGIN, the writes, COMMIT; any exception sends ROLLBACK.
-  It reports success only once COMMIT has returned.
+  It reports success only once COMMIT has returned. When the connection breaks during COMMIT,
+  or after it while reading the write back, the fault says `outcome_unknown`.
 
 Faults become two exceptions, whatever the driver (the driver's own is chained as the cause):
 
@@ -128,6 +129,7 @@ class Database:
         self.outage: DatabaseUnavailable | None = None
         self.reached = False
         self.timed_out = False
+        self.committed = False  # a transaction of this request has committed
         self._connection: AsyncConnection | None = None
         self._fresh_checkout = False  # no statement has run on this checkout yet
         self._closed = False
@@ -204,7 +206,10 @@ class Database:
                     self._raise(error, unknown)
                 await _rollback_quietly(connection)
                 self._raise(error)
-            self.reached = True
+            self.reached = self.committed = True
+            # The transaction is over: the next read may be retried, so that a connection
+            # breaking right after COMMIT does not turn a saved write into an error.
+            self._fresh_checkout = True
 
     async def _begin(self) -> AsyncConnection:
         connection = await self._connect()
@@ -226,6 +231,9 @@ class Database:
     def _raise(self, error: Exception, problem: Exception | None = None) -> NoReturn:
         """Raise `error` as the fault it means (chained), remembering an outage."""
         problem = problem or fault(error)
+        if isinstance(problem, DatabaseUnavailable) and self.committed:
+            # This request's write was committed; what broke afterwards is the reading back.
+            problem = DatabaseUnavailable(problem.reason, outcome_unknown=True)
         if problem is None or problem is error:
             raise error
         if isinstance(problem, DatabaseUnavailable) and self.outage is None:

@@ -49,12 +49,17 @@ def auth_config(settings: Settings) -> AuthConfig:
     return AuthConfig(passwords=passwords, token_ttl=settings.token_ttl)
 
 
-def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    engine: AsyncEngine | None = None,
+    health: DatabaseHealth | None = None,
+) -> Starlette:
     """Build the ASGI app. With `engine`, the caller owns it; otherwise the app creates one
-    from `settings` and disposes of it on shutdown."""
+    from `settings` and disposes of it on shutdown. `health` (tests) logs outages."""
     owned = engine is None
     engine = engine if engine is not None else make_engine(settings)
-    health = DatabaseHealth(statement_timeout=settings.db_statement_timeout)
+    health = health or DatabaseHealth(statement_timeout=settings.db_statement_timeout)
     view = GraphQLView(build_schema(), engine, auth_config(settings), health)
 
     async def healthz(_request: Request) -> JSONResponse:

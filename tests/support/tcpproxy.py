@@ -5,6 +5,9 @@
     proxy.refuse()                      # stop listening: new connections get ECONNREFUSED
     proxy.drop()                        # reset every open connection (a crash, a restart)
     proxy.blackhole()                   # accept, then forward nothing (a dead host, a partition)
+    proxy.cut_at(b"COMMIT", "before")   # reset the connection that sends COMMIT, before it
+                                        # reaches the server ("reply": after the server got it,
+                                        # before its answer; "after_reply": once answered)
     await proxy.restore()               # back to a plain pass-through
 
 Everything the clients send is kept per connection in `proxy.sent` (a list of bytearrays, one
@@ -30,6 +33,15 @@ class TCPProxy:
         self._flowing.set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._cut: tuple[bytes, str, bytes] | None = None
+        self.cuts = 0  # connections reset by `cut_at`
+
+    def cut_at(self, pattern: bytes, when: str, reply: bytes = b"") -> None:
+        """Reset the next connection whose client sends `pattern` (once), at `when`; for
+        "reply" and "after_reply", at the first answer that contains `reply` (PostgreSQL
+        answers a statement's Parse before its Execute: b"COMMIT\0" is the Execute's answer)."""
+        assert when in ("before", "reply", "after_reply")
+        self._cut = (pattern, when, reply)
 
     async def start(self) -> None:
         """Listen on a free loopback port (kept across `refuse()`/`restore()`)."""
@@ -58,6 +70,11 @@ class TCPProxy:
         """Keep every connection open but forward nothing, either way, until `restore()`."""
         self._flowing.clear()
 
+    def forget(self) -> None:
+        """Empty `sent` in place: what open connections send from now on is recorded anew."""
+        for record in self.sent:
+            record.clear()
+
     async def restore(self) -> None:
         self._flowing.set()
         if self._server is None:
@@ -80,9 +97,10 @@ class TCPProxy:
         self._writers.add(up_writer)
         record = bytearray()
         self.sent.append(record)
+        link = _Link(writer, up_writer)
         for task in (
-            asyncio.create_task(self._pump(reader, up_writer, record)),
-            asyncio.create_task(self._pump(up_reader, writer, None)),
+            asyncio.create_task(self._pump(reader, up_writer, link, record)),
+            asyncio.create_task(self._pump(up_reader, writer, link, None)),
         ):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -91,6 +109,7 @@ class TCPProxy:
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        link: "_Link",
         record: bytearray | None,
     ) -> None:
         try:
@@ -98,15 +117,41 @@ class TCPProxy:
                 await self._flowing.wait()
                 if writer not in self._writers:
                     break
-                if record is not None:
+                answer = record is None and link.pending is not None and link.reply in data
+                if record is not None:  # client → server
+                    if self._cut is not None and self._cut[0] in data:
+                        link.pending, link.reply = self._cut[1], self._cut[2]
+                        self._cut = None
+                        if link.pending == "before":
+                            break
                     record += data
+                elif answer and link.pending == "reply":
+                    break
                 writer.write(data)
                 await writer.drain()
+                if answer and link.pending == "after_reply":
+                    break
         except (OSError, asyncio.CancelledError):
             pass
         finally:
+            if link.pending is not None and not link.closed:
+                self.cuts += 1
+                link.closed = True
+                _reset(link.client)
+                _reset(link.server)
             _reset(writer)
             self._writers.discard(writer)
+
+
+class _Link:
+    """One proxied connection: both ends, and a cut waiting to happen."""
+
+    def __init__(self, client: asyncio.StreamWriter, server: asyncio.StreamWriter) -> None:
+        self.client = client
+        self.server = server
+        self.pending: str | None = None
+        self.reply = b""
+        self.closed = False
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
