@@ -234,11 +234,11 @@ class Database:
         if isinstance(problem, DatabaseUnavailable) and self.committed:
             # This request's write was committed; what broke afterwards is the reading back.
             problem = DatabaseUnavailable(problem.reason, outcome_unknown=True)
-        if problem is None or problem is error:
-            raise error
         if isinstance(problem, DatabaseUnavailable) and self.outage is None:
             self.outage = problem
         self.timed_out = self.timed_out or isinstance(problem, StatementTimeout)
+        if problem is None or problem is error:
+            raise error
         raise problem from error
 
     async def release(self) -> None:
