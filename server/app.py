@@ -25,11 +25,12 @@ from loaders import Database
 from server.api.context import AuthConfig
 from server.api.schema import build_schema
 from server.auth import Passwords, default_hash_workers
-from server.events import client_address, request_id
+from server.events import client_address, parse_networks, request_id
 from server.health import DatabaseHealth, Who
 from server.ide import STATIC_PREFIX, ide_static_app
 from server.settings import Settings
 from server.store.engine import make_engine
+from server.throttle import Throttle
 from server.view import GraphQLView
 
 logger = logging.getLogger("inkgraph")
@@ -46,7 +47,11 @@ def auth_config(settings: Settings) -> AuthConfig:
         parallelism=settings.argon2_parallelism,
         workers=settings.password_hash_workers or default_hash_workers(),
     )
-    return AuthConfig(passwords=passwords, token_ttl=settings.token_ttl)
+    return AuthConfig(
+        passwords=passwords,
+        token_ttl=settings.token_ttl,
+        throttle=Throttle.from_settings(settings),
+    )
 
 
 def create_app(
@@ -59,8 +64,12 @@ def create_app(
     from `settings` and disposes of it on shutdown. `health` (tests) logs outages."""
     owned = engine is None
     engine = engine if engine is not None else make_engine(settings)
-    health = health or DatabaseHealth(statement_timeout=settings.db_statement_timeout)
-    view = GraphQLView(build_schema(), engine, auth_config(settings), health)
+    health = health or DatabaseHealth(
+        statement_timeout=settings.db_statement_timeout,
+        trusted=parse_networks(settings.trusted_proxies),
+    )
+    auth = auth_config(settings)
+    view = GraphQLView(build_schema(), engine, auth, health)
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -68,7 +77,7 @@ def create_app(
     async def readyz(request: Request) -> JSONResponse:
         db = Database(engine)
         scope = cast(dict[str, Any], request.scope)  # Starlette types it as a MutableMapping
-        who = Who(client=client_address(scope), request=request_id(scope))
+        who = Who(client=client_address(scope, health.trusted), request=request_id(scope))
         try:
             async with asyncio.timeout(READINESS_TIMEOUT):
                 await db.fetch(select(literal(1)))
@@ -84,9 +93,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        if owned:
-            await engine.dispose()
+        try:
+            yield
+        finally:
+            await auth.throttle.aclose()
+            if owned:
+                await engine.dispose()
 
     return Starlette(
         routes=[

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loaders import Database
-from server.events import EventLog, events
+from server.events import EventLog, Network, events
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +33,12 @@ class DatabaseHealth:
     def __init__(
         self,
         statement_timeout: float = 0,
+        trusted: tuple[Network, ...] = (),
         log: EventLog = events,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.statement_timeout = statement_timeout
+        self.trusted = trusted  # proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES)
         self.log = log
         self.clock = clock
         self.down_since: float | None = None

@@ -10,10 +10,15 @@
                                revoked one; the field is null and nothing was written
     FORBIDDEN                  a valid token whose user may not do this (someone else's post,
                                an article without the editor right); nothing was written
-    SERVICE_UNAVAILABLE        the database could not be reached, or the connection broke (no
-                               connection, connect or pool timeout); nothing was written — except
-                               when the connection broke during COMMIT: then the write's outcome
-                               is unknown (`extensions.outcomeUnknown: true`), re-read first
+    RATE_LIMITED               a login or sign-up over its throttle (server/throttle.py); no
+                               password was checked; `extensions.retryAfter` is the number of
+                               seconds until the window has room again
+    SERVICE_UNAVAILABLE        a dependency is unreachable: the database could not be reached or
+                               the connection broke (no connection, connect or pool timeout), or
+                               the throttle's shared storage did not answer; nothing was written
+                               — except when the connection broke during COMMIT: then the
+                               write's outcome is unknown (`extensions.outcomeUnknown: true`),
+                               re-read before retrying
     TIMEOUT                    a database statement ran past DB_STATEMENT_TIMEOUT and was
                                cancelled; a mutation's transaction was rolled back
     INTERNAL_SERVER_ERROR      anything unexpected; the message is always "Unexpected error."
@@ -39,6 +44,7 @@ BAD_USER_INPUT = "BAD_USER_INPUT"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+RATE_LIMITED = "RATE_LIMITED"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 TIMEOUT = "TIMEOUT"
 UNEXPECTED_MESSAGE = "Unexpected error."
@@ -90,6 +96,22 @@ def database_fault(
             "may not have been saved. Read it back before retrying."
         )
     return GraphQLError(message, nodes=error.nodes, path=error.path, extensions=extensions)
+
+
+def rate_limited(retry_after: int) -> GraphQLError:
+    """A throttled login or sign-up: the field is null, nothing was checked."""
+    return GraphQLError(
+        f"Too many attempts; try again in {retry_after} s.",
+        extensions={"code": RATE_LIMITED, "retryAfter": retry_after},
+    )
+
+
+def throttle_unavailable() -> GraphQLError:
+    """The throttle's shared storage did not answer: refuse rather than go unthrottled."""
+    return GraphQLError(
+        "Sign-in is unavailable for a moment; try again later.",
+        extensions={"code": SERVICE_UNAVAILABLE},
+    )
 
 
 def _original(error: GraphQLError) -> BaseException | None:

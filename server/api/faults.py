@@ -25,7 +25,7 @@ class DatabaseFaults(SchemaExtension):
         if not isinstance(health, DatabaseHealth):
             return  # executed outside the HTTP view (schema tests)
         who = Who(
-            client=client_address(scope),
+            client=client_address(scope, health.trusted),
             operation=self.execution_context.operation_name,
             request=request_id(scope),
         )
