@@ -107,10 +107,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_create_editor(args: argparse.Namespace) -> int:
+    from server.store.engine import transaction
     from server.store.writes import set_editor
 
     async def grant(engine: AsyncEngine) -> bool:
-        async with engine.begin() as connection:
+        async with transaction(engine) as connection:
             return await set_editor(connection, args.username)
 
     if not _with_engine(_settings(args), grant):

@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     # Password hashes computed at once, in threads; 0 = all cores but one (at least one), so
     # a burst of logins never takes the core the event loop serves other requests on.
     password_hash_workers: int = Field(default=0, ge=0)
+    # --- database faults ---
+    # Seconds; 0 turns a limit off. Connecting (a host that swallows packets would otherwise
+    # hold a request for a minute or more), waiting for a pooled connection under a burst,
+    # and one SQL statement (PostgreSQL statement_timeout, MariaDB max_statement_time, SQLite
+    # an interrupt). The first two are answered SERVICE_UNAVAILABLE, the last TIMEOUT.
+    db_connect_timeout: float = Field(default=5.0, ge=0)
+    db_pool_timeout: float = Field(default=10.0, ge=0)
+    db_statement_timeout: float = Field(default=8.0, ge=0)
 
     # --- login and sign-up throttling (shared/API.md "Login and sign-up throttling") ---
     # Failed logins per username (case-folded) and per client address in one LOGIN_WINDOW,

@@ -1,7 +1,9 @@
 """`GraphQLView`: strawberry's ASGI app with our context, status codes, JSON and IDE.
 
 - One `Database` (one pooled connection at most) and one fresh `Loaders` per request; the
-  connection is handed back when the request ends, whatever happened.
+  connection is handed back when the request ends, whatever happened (closing never raises:
+  a broken connection is dropped, so no answer is lost to its clean-up).
+- The app's `DatabaseHealth` rides in the ASGI scope for `server.api.faults.DatabaseFaults`.
 - A mutation over GET is 405 (GraphQL-over-HTTP), not strawberry's 400.
 - JSON is decoded and encoded with orjson.
 - GraphiQL is served with its assets from this server (no CDN; see server/ide.py).
@@ -23,21 +25,32 @@ from strawberry.types import ExecutionResult
 from loaders import Database, Loaders
 from server.api.context import AuthConfig, Context
 from server.api.errors import classify
+from server.api.faults import HEALTH_SCOPE_KEY
 from server.auth import bearer_token
+from server.health import DatabaseHealth
 from server.ide import offline_ide_html
 
 _OPEN_DATABASES = "inkgraph.databases"
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, schema: Any, engine: AsyncEngine, auth: AuthConfig, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        schema: Any,
+        engine: AsyncEngine,
+        auth: AuthConfig,
+        health: DatabaseHealth | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(schema, **kwargs)
         self.engine = engine
         self.auth = auth
+        self.health = health or DatabaseHealth()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         opened: list[Database] = []
         scope[_OPEN_DATABASES] = opened
+        scope[HEALTH_SCOPE_KEY] = self.health
         try:
             await super().__call__(scope, receive, send)
         finally:

@@ -10,6 +10,7 @@ from strawberry.types import ExecutionContext
 
 from server.api.errors import ErrorCodes
 from server.api.execution import LeafFastPathContext
+from server.api.faults import DatabaseFaults
 from server.api.mutations import Mutation
 from server.api.query import Query
 from server.api.scalars import SCALAR_MAP
@@ -31,6 +32,7 @@ def build_schema() -> strawberry.Schema:
     """The schema served at /graphql and printed to schema.graphql."""
     extensions: list[Any] = [
         ErrorCodes,
+        DatabaseFaults,
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]
