@@ -2,7 +2,8 @@
 
 - One `Database` (one pooled connection at most) and one fresh `Loaders` per request; the
   connection is handed back when the request ends, whatever happened.
-- A mutation over GET is 405 (GraphQL-over-HTTP), not strawberry's 400.
+- A mutation over GET is 405 (GraphQL-over-HTTP), not strawberry's 400, with the `Allow`
+  header RFC 9110 requires on every 405.
 - JSON is decoded and encoded with orjson.
 - GraphiQL is served with its assets from this server (no CDN; see server/ide.py).
 """
@@ -14,7 +15,7 @@ from cross_web import HTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
@@ -27,6 +28,7 @@ from server.auth import bearer_token
 from server.ide import offline_ide_html
 
 _OPEN_DATABASES = "inkgraph.databases"
+ALLOW = (b"allow", b"GET, POST")
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -38,8 +40,15 @@ class GraphQLView(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         opened: list[Database] = []
         scope[_OPEN_DATABASES] = opened
+
+        async def send_with_allow(message: Message) -> None:
+            # strawberry turns our 405 into a plain response without headers.
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                message = {**message, "headers": [*message.get("headers", ()), ALLOW]}
+            await send(message)
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, send_with_allow)
         finally:
             for db in opened:
                 await db.close()
