@@ -67,6 +67,7 @@ def tune_gc() -> None:
 # What `--workers` children import: each builds its own app (and engine, and pool) from the
 # environment, which the parent has completed with the command line's overrides.
 WORKER_APP = "server.cli:worker_app"
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def worker_app() -> Any:
@@ -97,7 +98,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for name in ("database_url", "host", "port"):
             if getattr(args, name, None) is not None:
                 os.environ[name.upper()] = str(getattr(settings, name))
-        uvicorn.run(WORKER_APP, factory=True, workers=args.workers, **options)
+        uvicorn.run(
+            WORKER_APP,
+            factory=True,
+            workers=args.workers,
+            # uvicorn replaces a child that misses its 5 s health check (answered by a thread:
+            # it detects a dead process, not a busy loop). A child still importing on a busy
+            # machine missed it and was replaced in a loop.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            **options,
+        )
         return 0
     app = create_app(settings)
     tune_gc()

@@ -28,7 +28,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h11
 from uvicorn.config import Config
@@ -36,7 +36,11 @@ from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 from uvicorn.server import ServerState
 
 from server.events import events
-from server.settings import Settings
+
+if TYPE_CHECKING:
+    # Not at run time: `--workers` children unpickle the protocol before they answer uvicorn's
+    # health check, and pydantic plus SQLAlchemy take seconds to import on a busy machine.
+    from server.settings import Settings
 
 # Seconds a client refused by the connection cap is asked to wait: about one keep-alive idle
 # period, after which idle connections have been closed.
@@ -68,7 +72,7 @@ class HttpLimits:
     max_connections: int = 1000
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "HttpLimits":
+    def from_settings(cls, settings: "Settings") -> "HttpLimits":
         return cls(
             max_header_bytes=settings.http_max_header_bytes,
             header_timeout=settings.http_header_timeout,
@@ -77,7 +81,7 @@ class HttpLimits:
         )
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
+def uvicorn_options(settings: "Settings") -> dict[str, Any]:
     """The `uvicorn.run` keyword arguments that enforce `settings`' HTTP limits."""
     limits = HttpLimits.from_settings(settings)
     return {
