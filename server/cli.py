@@ -68,6 +68,8 @@ def tune_gc() -> None:
 # environment, which the parent has completed with the command line's overrides.
 WORKER_APP = "server.cli:worker_app"
 WORKER_HEALTHCHECK_SECONDS = 60
+# Files a server holds besides client sockets: modules, logs, the event loop's own descriptors.
+OPEN_FILES_RESERVE = 128
 
 
 def worker_app() -> Any:
@@ -79,6 +81,24 @@ def worker_app() -> Any:
     return app
 
 
+def _open_files_for(settings: Settings) -> None:
+    """Make room for HTTP_MAX_CONNECTIONS sockets plus the pool and the process's own files."""
+    from server.httplimits import raise_open_files_limit
+
+    if not settings.http_max_connections:
+        return
+    needed = settings.http_max_connections + settings.db_pool_size + settings.db_max_overflow
+    needed += OPEN_FILES_RESERVE
+    soft, _hard = raise_open_files_limit(needed)
+    if soft < needed:
+        logging.getLogger("inkgraph").warning(
+            "open files limited to %d: fewer than HTTP_MAX_CONNECTIONS=%d connections fit "
+            "(raise the hard limit, ulimit -Hn, or lower HTTP_MAX_CONNECTIONS)",
+            soft,
+            settings.http_max_connections,
+        )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -86,6 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.httplimits import uvicorn_options
 
     settings = _settings(args)
+    _open_files_for(settings)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,

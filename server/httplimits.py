@@ -91,6 +91,22 @@ def uvicorn_options(settings: "Settings") -> dict[str, Any]:
     }
 
 
+def raise_open_files_limit(needed: int) -> tuple[int, int]:
+    """Raise this process's soft limit on open files towards `needed`, up to the hard limit
+    (many systems start processes at a soft 1024, below the default connection cap plus the
+    database pool). Returns (soft limit now, hard limit)."""
+    try:
+        import resource
+    except ImportError:  # not on Unix: nothing to raise
+        return needed, needed
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < ceiling:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+        soft = ceiling
+    return soft, hard
+
+
 def head_size(request: h11.Request) -> int:
     """Bytes of the request line and header lines, as sent (CRLFs included)."""
     line = len(request.method) + len(request.target) + len(b"HTTP/1.1") + 4

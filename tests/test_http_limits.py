@@ -21,6 +21,7 @@ import pytest
 
 from server.app import create_app
 from server.cli import main
+from server.httplimits import raise_open_files_limit
 from server.settings import Settings
 from tests.test_cli import INKGRAPH, environment, free_port, ok
 
@@ -419,3 +420,17 @@ def test_workers_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
         main(["serve", "--workers", "0"])
     assert exited.value.code == 2
     assert "--workers: must be at least 1" in capsys.readouterr().err
+
+
+def test_the_open_files_limit_is_raised_for_the_connection_cap() -> None:
+    import resource  # Unix, like the server this test starts
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        now, _ = raise_open_files_limit(300)
+        assert now == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert now == (300 if hard == resource.RLIM_INFINITY else min(300, hard))
+        assert raise_open_files_limit(100)[0] == now  # never lowered
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
