@@ -356,8 +356,10 @@ def test_the_limits_have_the_contract_defaults() -> None:
 # ---------------------------------------------------------------------------- CORS
 
 
-async def cors_client(tmp_path: Path, **settings: str) -> httpx.AsyncClient:
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'cors.db'}", **settings))
+async def cors_client(tmp_path: Path, origins: str = "") -> httpx.AsyncClient:
+    database = f"sqlite:///{tmp_path / 'cors.db'}"
+    settings = Settings(database_url=database, cors_allow_origins=origins)
+    app = create_app(settings)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://inkgraph")
 
 
@@ -381,7 +383,7 @@ async def test_no_cors_headers_by_default(tmp_path: Path) -> None:
 
 async def test_cors_for_the_listed_origins_only(tmp_path: Path) -> None:
     origins = "https://app.example, https://admin.example"
-    async with await cors_client(tmp_path, cors_allow_origins=origins) as client:
+    async with await cors_client(tmp_path, origins) as client:
         preflight = await client.options("/graphql", headers=PREFLIGHT)
         allowed = await client.post(
             "/graphql", json=TYPENAME, headers={"origin": "https://admin.example"}
