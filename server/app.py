@@ -30,9 +30,11 @@ from server.api.context import AuthConfig
 from server.api.schema import build_schema
 from server.auth import Passwords, default_hash_workers
 from server.bodylimit import BodyLimit
+from server.events import parse_networks
 from server.ide import STATIC_PREFIX, ide_static_app
 from server.settings import Settings
 from server.store.engine import make_engine
+from server.throttle import Throttle
 from server.view import GraphQLView
 
 logger = logging.getLogger("inkgraph")
@@ -49,12 +51,19 @@ def auth_config(settings: Settings) -> AuthConfig:
         parallelism=settings.argon2_parallelism,
         workers=settings.password_hash_workers or default_hash_workers(),
     )
-    return AuthConfig(passwords=passwords, token_ttl=settings.token_ttl)
+    return AuthConfig(
+        passwords=passwords,
+        token_ttl=settings.token_ttl,
+        throttle=Throttle.from_settings(settings),
+    )
 
 
 def http_middleware(settings: Settings) -> list[Middleware]:
     """The body limit, then CORS when origins are configured (API.md "Browsers and CSRF")."""
-    middleware = [Middleware(BodyLimit, max_bytes=settings.http_max_body_bytes)]
+    trusted = parse_networks(settings.trusted_proxies)
+    middleware = [
+        Middleware(BodyLimit, max_bytes=settings.http_max_body_bytes, trusted=trusted),
+    ]
     origins = settings.cors_origins()
     if origins:
         # Bearer tokens, not cookies: credentials mode is never needed, so never allowed.
@@ -76,7 +85,8 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Star
     from `settings` and disposes of it on shutdown."""
     owned = engine is None
     engine = engine if engine is not None else make_engine(settings)
-    view = GraphQLView(build_schema(), engine, auth_config(settings))
+    auth = auth_config(settings)
+    view = GraphQLView(build_schema(), engine, auth)
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -92,9 +102,12 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Star
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        if owned:
-            await engine.dispose()
+        try:
+            yield
+        finally:
+            await auth.throttle.aclose()
+            if owned:
+                await engine.dispose()
 
     return Starlette(
         middleware=http_middleware(settings),

@@ -18,7 +18,7 @@ from typing import Any, cast
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.events import client_address, events, request_id
+from server.events import Network, client_address, events, request_id
 
 _BODY = b"Request body too large.\n"
 
@@ -28,9 +28,10 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, trusted: tuple[Network, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.trusted = trusted  # proxies whose X-Forwarded-For names the client in the log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,7 +76,7 @@ class BodyLimit:
         events.emit(
             logging.WARNING,
             "body too large",
-            client=client_address(cast(dict[str, Any], scope)),
+            client=client_address(cast(dict[str, Any], scope), self.trusted),
             request=request_id(cast(dict[str, Any], scope)),
             status=413,
             length=length,
