@@ -5,6 +5,10 @@
     /graphql            GraphQL over HTTP (POST, and GET for queries); GraphiQL for browsers
     /graphiql-static/   GraphiQL's own JavaScript and CSS, served locally
 
+Around the routes: `BodyLimit` (413 for a body over `HTTP_MAX_BODY_BYTES`), then CORS for the
+origins in `CORS_ALLOW_ORIGINS` only (none by default). The per-connection limits (header
+block, deadlines, connection cap) live in the HTTP protocol, server/httplimits.py.
+
 The engine is created in the lifespan (or passed in by tests) and disposed on shutdown.
 """
 
@@ -17,6 +21,8 @@ from typing import Any, cast
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
@@ -25,6 +31,7 @@ from loaders import Database
 from server.api.context import AuthConfig
 from server.api.schema import build_schema
 from server.auth import Passwords, default_hash_workers
+from server.bodylimit import BodyLimit
 from server.events import client_address, parse_networks, request_id
 from server.health import DatabaseHealth, Who
 from server.ide import STATIC_PREFIX, ide_static_app
@@ -52,6 +59,28 @@ def auth_config(settings: Settings) -> AuthConfig:
         token_ttl=settings.token_ttl,
         throttle=Throttle.from_settings(settings),
     )
+
+
+def http_middleware(settings: Settings) -> list[Middleware]:
+    """The body limit, then CORS when origins are configured (API.md "Browsers and CSRF")."""
+    trusted = parse_networks(settings.trusted_proxies)
+    middleware = [
+        Middleware(BodyLimit, max_bytes=settings.http_max_body_bytes, trusted=trusted),
+    ]
+    origins = settings.cors_origins()
+    if origins:
+        # Bearer tokens, not cookies: credentials mode is never needed, so never allowed.
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type"],
+                allow_credentials=False,
+                max_age=600,
+            )
+        )
+    return middleware
 
 
 def create_app(
@@ -101,6 +130,7 @@ def create_app(
                 await engine.dispose()
 
     return Starlette(
+        middleware=http_middleware(settings),
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
