@@ -50,7 +50,8 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Star
     from `settings` and disposes of it on shutdown."""
     owned = engine is None
     engine = engine if engine is not None else make_engine(settings)
-    view = GraphQLView(build_schema(), engine, auth_config(settings))
+    schema = build_schema(compiled_plan=settings.graphql_compiled_plan)
+    view = GraphQLView(schema, engine, auth_config(settings))
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

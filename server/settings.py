@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # Password hashes computed at once, in threads; 0 = all cores but one (at least one), so
     # a burst of logins never takes the core the event loop serves other requests on.
     password_hash_workers: int = Field(default=0, ge=0)
+    # --- compiled execution plan ---
+    # Answer queries through a plan compiled per document (server/api/plan.py); false runs
+    # every operation through plain graphql-core (same answers, more CPU per request).
+    graphql_compiled_plan: bool = True
 
     @field_validator("database_url")
     @classmethod
