@@ -162,7 +162,8 @@ class PlanExecutor(LeafFastPathContext):
 
     async def _execute(self, plan: Plan) -> Any:
         try:
-            data = await plan.run(Run(self.context_value.loaders, self.context_value))
+            run = Run(self.context_value.loaders, self.context_value, self.variable_values)
+            data = await plan.run(run)
         except Exception as error:  # Fallback, or anything else: graphql-core decides
             if not isinstance(error, Fallback):
                 logger.debug("compiled plan failed; graphql-core answers", exc_info=True)

@@ -121,11 +121,11 @@ class Compiler:
         if fragment_variables is not None:
             raise Unplannable
         definition = _definition(field_def)
-        variables, hide = self.variables, self.hide_suggestions
-        strawberry = self.strawberry
+        hide, strawberry = self.hide_suggestions, self.strawberry
 
-        def arguments(_run: Run) -> dict[str, Any]:
-            raw = get_argument_values(field_def, node, variables, None, hide)
+        def arguments(run: Run) -> dict[str, Any]:
+            # The request's own variables: a plan serves every request of its document.
+            raw = get_argument_values(field_def, node, run.variables, None, hide)
             converted: dict[str, Any] = convert_arguments(
                 raw,
                 definition.arguments,

@@ -35,6 +35,7 @@ class Run:
 
     loaders: Loaders
     context: Any
+    variables: Any  # graphql-core's VariableValues of this request
     arguments: dict[int, Any] = field(default_factory=dict)  # id(part) -> prepared arguments
 
 
@@ -224,13 +225,19 @@ class ConnectionPlan:
         self, run: Run, pages: list[Page] | None, counts: list[int] | None, paging: Paging
     ) -> list[dict[str, Any]]:
         size = len(pages) if pages is not None else len(counts or ())
-        columns: list[list[Any]] = []
         rows = [row for page in pages for row in page.rows] if pages is not None else []
+        # nodes and edges complete together: their relations share the loaders' next round.
+        waits: list[Awaitable[list[Any]]] = []
         for kind, sub in zip(self.kinds, self.subplans, strict=True):
             if kind == "nodes":
-                columns.append(_split(await sub.objects(run, rows), pages))
+                waits.append(sub.objects(run, rows))
             elif kind == "edges":
-                columns.append(_split(await sub.edges(run, rows, paging), pages))
+                waits.append(sub.edges(run, rows, paging))
+        completed = iter(await gather(waits)) if waits else iter(())
+        columns: list[list[Any]] = []
+        for kind, sub in zip(self.kinds, self.subplans, strict=True):
+            if kind in ("nodes", "edges"):
+                columns.append(_split(next(completed), pages))
             elif kind == "pageInfo":
                 columns.append([_page_info(sub, page, paging) for page in pages or ()])
             elif kind == "totalCount":
