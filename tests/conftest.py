@@ -13,9 +13,9 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.api import plan
 from server.app import create_app
 from server.settings import Settings
-from server.api import plan
 from tests.support import dataset, shadow
 from tests.support.backends import fresh_database, in_ci, unreachable_reason
 from tests.support.gql import GraphQLClient
