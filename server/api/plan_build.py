@@ -15,10 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLField,
+    GraphQLID,
+    GraphQLInt,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLString,
     OperationDefinitionNode,
     get_named_type,
     get_nullable_type,
@@ -58,6 +62,14 @@ from server.api.plan_roots import (
 )
 from server.api.relay import CONNECTION_FIELD, ConnectionField, page_spec
 from server.api.types import ENTITIES, TO_ONE, conditions_of, order_of
+
+# Scalars that hand values of exactly this Python type back unchanged (plan_nodes._coerce_all).
+NATURAL: dict[Any, type] = {
+    GraphQLString: str,
+    GraphQLID: str,
+    GraphQLInt: int,
+    GraphQLBoolean: bool,
+}
 
 
 class Unplannable(Exception):
@@ -159,14 +171,12 @@ class Compiler:
             elif name in leaves:
                 leaf = leaves[name]
                 attribute = leaf.attribute
-                if attribute == "id":
-                    reader = Scalar(pk, leaf.coerce, leaf.nullable, global_id=object_type.name)
-                elif attribute == "database_id":
-                    reader = Scalar(pk, leaf.coerce, leaf.nullable)
-                elif attribute in columns:
-                    reader = Scalar(attribute, leaf.coerce, leaf.nullable)
-                else:
+                natural = NATURAL.get(get_nullable_type(field_def.type))
+                column = pk if attribute in ("id", "database_id") else attribute
+                if column not in columns:
                     raise Unplannable
+                global_id = object_type.name if attribute == "id" else None
+                reader = Scalar(column, leaf.coerce, leaf.nullable, global_id, natural)
                 readers.append((slot, reader))
             elif name in to_one and not field_def.args and _plain(field_def):
                 target = get_named_type(field_def.type)
