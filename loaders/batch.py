@@ -7,6 +7,7 @@ requires. `registry.py` binds the leading arguments with `functools.partial`.
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -57,6 +58,19 @@ def key_in(column: Column[Any], keys: Sequence[Any], dialect_name: str) -> Colum
     return one_of(column, [k for k in keys if not (isinstance(k, str) and NUL in k)], dialect_name)
 
 
+def _int_keys(keys: Sequence[Any]) -> bool:
+    return bool(keys) and all(type(k) is int for k in keys)
+
+
+def keys_parameter(column: Column[Any], dialect_name: str) -> ColumnElement[bool]:
+    """`key_in` for integer keys with the keys left out: the statement is built once and
+    cached, and the keys are passed when it runs (`{"keys": [...]}`). Building a page
+    statement costs more than running it on a small batch; the SQL is the same."""
+    if dialect_name == "postgresql":
+        return column == any_(bindparam("keys", type_=ARRAY(Integer())))
+    return column.in_(bindparam("keys", expanding=True, literal_execute=True))
+
+
 def _window_conditions(
     table: Table, spec: PageSpec, dialect_name: str
 ) -> list[ColumnElement[bool]]:
@@ -81,12 +95,22 @@ async def load_by_column(
     db: Database, column: Column[Any], keys: Sequence[Any]
 ) -> list[Row[Any] | None]:
     """Rows by a unique column (usually the primary key): one `WHERE col IN (...)` per batch."""
-    table = column.table
-    statement = select(*public_columns(table)).where(key_in(column, keys, db.dialect_name))
-    rows = await db.fetch(statement)
+    if _int_keys(keys):
+        rows = await db.fetch(_by_column_statement(column, db.dialect_name), {"keys": list(keys)})
+    else:
+        statement = select(*public_columns(column.table)).where(
+            key_in(column, keys, db.dialect_name)
+        )
+        rows = await db.fetch(statement)
     index = rows[0]._fields.index(column.name) if rows else 0
     by_key = {row[index]: row for row in rows}
     return [by_key.get(k) for k in keys]
+
+
+@lru_cache(maxsize=256)
+def _by_column_statement(column: Column[Any], dialect_name: str) -> Select[Any]:
+    table = column.table
+    return select(*public_columns(table)).where(keys_parameter(column, dialect_name))
 
 
 # Per-parent pages in one statement.
@@ -104,6 +128,22 @@ async def load_by_column(
 def page_statement(
     relation: Relation, spec: PageSpec, keys: Sequence[Any], dialect_name: str
 ) -> Select[Any]:
+    return _page_select(
+        relation, spec, key_in(relation.remote_column, keys, dialect_name), dialect_name
+    )
+
+
+@lru_cache(maxsize=512)
+def _page_template(relation: Relation, spec: PageSpec, dialect_name: str) -> Select[Any]:
+    """`page_statement` for integer keys passed at run time (see `keys_parameter`)."""
+    return _page_select(
+        relation, spec, keys_parameter(relation.remote_column, dialect_name), dialect_name
+    )
+
+
+def _page_select(
+    relation: Relation, spec: PageSpec, keys_clause: ColumnElement[bool], dialect_name: str
+) -> Select[Any]:
     table, fk = relation.target, relation.remote_column
     rn = (
         func.row_number()
@@ -112,7 +152,7 @@ def page_statement(
     )
     inner = (
         select(*public_columns(table), rn)
-        .where(key_in(fk, keys, dialect_name), *_window_conditions(table, spec, dialect_name))
+        .where(keys_clause, *_window_conditions(table, spec, dialect_name))
         .subquery("page")
     )
     return (
@@ -126,7 +166,11 @@ async def load_pages(
     db: Database, relation: Relation, spec: PageSpec, keys: Sequence[Any]
 ) -> list[Page]:
     """One page of `relation` for every parent key in `keys`."""
-    rows = await db.fetch(page_statement(relation, spec, keys, db.dialect_name))
+    if _int_keys(keys):
+        statement = _page_template(relation, spec, db.dialect_name)
+        rows = await db.fetch(statement, {"keys": list(keys)})
+    else:
+        rows = await db.fetch(page_statement(relation, spec, keys, db.dialect_name))
     grouped: dict[Any, list[Row[Any]]] = defaultdict(list)
     if rows:
         # By position: the key column's index is the same for every row of one result, and

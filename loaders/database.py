@@ -13,7 +13,7 @@ or queued: the next round of batches waits until none is.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -53,10 +53,13 @@ class Database:
             if not self._users:
                 self._idle.set()
 
-    async def fetch(self, statement: Executable) -> Sequence[Row[Any]]:
-        """Run one SELECT and return all its rows."""
+    async def fetch(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        """Run one SELECT (with `parameters` for its unvalued bind parameters) and return all
+        its rows."""
         async with self._use() as connection:
-            result = await connection.execute(statement)
+            result = await connection.execute(statement, parameters)
             return result.all()
 
     @asynccontextmanager
