@@ -72,26 +72,26 @@ class _Cache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.entries: OrderedDict[tuple[int, tuple[Any, ...]], tuple[Any, Plan | None]] = (
-            OrderedDict()
-        )
+        self.entries: OrderedDict[tuple[Any, ...], tuple[Any, Any, Plan | None]] = OrderedDict()
         self.conditions: dict[int, tuple[OperationDefinitionNode, tuple[str, ...]]] = {}
 
     def get(self, executor: PlanExecutor) -> Plan | None:
         operation = executor.operation
         names = self._condition_variables(executor)
         coerced = executor.variable_values.coerced
-        key = (id(operation), tuple(coerced.get(name) for name in names))
+        # Parsed documents are shared by the schemas of one process (strawberry's ParserCache),
+        # a plan is not: it holds the schema's own field definitions.
+        key = (id(executor.schema), id(operation), tuple(coerced.get(name) for name in names))
         entry = self.entries.get(key)
-        if entry is not None and entry[0] is operation:
+        if entry is not None and entry[0] is operation and entry[1] is executor.schema:
             self.entries.move_to_end(key)
-            return entry[1]
+            return entry[2]
         plan: Plan | None
         try:
             plan = Plan(executor.compiler().root())
         except Unplannable:
             plan = None
-        self.entries[key] = (operation, plan)
+        self.entries[key] = (operation, executor.schema, plan)
         if len(self.entries) > self.size:
             self.entries.popitem(last=False)
         return plan
