@@ -185,33 +185,75 @@ async def load_counts(
     db: Database, relation: Relation, conditions: tuple[Condition, ...], keys: Sequence[Any]
 ) -> list[int]:
     """How many rows of `relation` each parent has under `conditions`: one GROUP BY."""
+    if _int_keys(keys):
+        statement = _count_statement(relation, conditions, db.dialect_name, None)
+        rows = await db.fetch(statement, {"keys": list(keys)})
+    else:
+        rows = await db.fetch(_count_statement(relation, conditions, db.dialect_name, keys))
+    counts = {row[0]: int(row[-1]) for row in rows}  # (key, n)
+    return [counts.get(k, 0) for k in keys]
+
+
+@lru_cache(maxsize=256)
+def _cached_count_statement(
+    relation: Relation, conditions: tuple[Condition, ...], dialect_name: str
+) -> Select[Any, int]:
+    return _count_select(
+        relation, conditions, keys_parameter(relation.remote_column, dialect_name), dialect_name
+    )
+
+
+def _count_statement(
+    relation: Relation,
+    conditions: tuple[Condition, ...],
+    dialect_name: str,
+    keys: Sequence[Any] | None,
+) -> Select[Any, int]:
+    if keys is None:
+        return _cached_count_statement(relation, conditions, dialect_name)
+    clause = key_in(relation.remote_column, keys, dialect_name)
+    return _count_select(relation, conditions, clause, dialect_name)
+
+
+def _count_select(
+    relation: Relation,
+    conditions: tuple[Condition, ...],
+    keys_clause: ColumnElement[bool],
+    dialect_name: str,
+) -> Select[Any, int]:
     table, fk = relation.target, relation.remote_column
-    statement = (
+    statement: Select[Any, int] = (
         select(fk.label("key"), func.count().label("n"))
-        .where(key_in(fk, keys, db.dialect_name), *predicates(table, conditions, db.dialect_name))
+        .where(keys_clause, *predicates(table, conditions, dialect_name))
         .group_by(fk)
     )
-    rows = await db.fetch(statement)
-    counts = {row._mapping["key"]: int(row._mapping["n"]) for row in rows}
-    return [counts.get(k, 0) for k in keys]
+    return statement
 
 
 async def load_root_page(db: Database, table: Table, spec: PageSpec) -> Page:
     """A page of a whole table (a root connection): one plain ORDER BY … LIMIT size + 1."""
-    statement = (
+    return _to_page(await db.fetch(_root_page_statement(table, spec, db.dialect_name)), spec)
+
+
+@lru_cache(maxsize=512)
+def _root_page_statement(table: Table, spec: PageSpec, dialect_name: str) -> Select[Any]:
+    return (
         select(*public_columns(table))
-        .where(*_window_conditions(table, spec, db.dialect_name))
+        .where(*_window_conditions(table, spec, dialect_name))
         .order_by(*order_by(table, spec.order, reverse=spec.backwards))
         .limit(spec.size + 1)
     )
-    return _to_page(await db.fetch(statement), spec)
 
 
 async def load_root_count(db: Database, table: Table, conditions: tuple[Condition, ...]) -> int:
-    statement = (
-        select(func.count())
-        .select_from(table)
-        .where(*predicates(table, conditions, db.dialect_name))
-    )
-    ((count,),) = await db.fetch(statement)
+    ((count,),) = await db.fetch(_root_count_statement(table, conditions, db.dialect_name))
     return int(count)
+
+
+@lru_cache(maxsize=256)
+def _root_count_statement(
+    table: Table, conditions: tuple[Condition, ...], dialect_name: str
+) -> Select[Any]:
+    return (
+        select(func.count()).select_from(table).where(*predicates(table, conditions, dialect_name))
+    )
