@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
@@ -157,13 +157,16 @@ class Database:
             if not self._users:
                 self._idle.set()
 
-    async def fetch(self, statement: Executable) -> Sequence[Row[Any]]:
-        """Run one SELECT and return all its rows."""
+    async def fetch(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        """Run one SELECT (with `parameters` for its unvalued bind parameters) and return all
+        its rows."""
         async with self._use():
             connection = await self._connect()
             retry = self._fresh_checkout
             try:
-                return await self._run(connection, statement)
+                return await self._run(connection, statement, parameters)
             except Exception as error:
                 if not (retry and isinstance(fault(error), DatabaseUnavailable)):
                     self._raise(error)
@@ -171,12 +174,17 @@ class Database:
             await self._disconnect()
             connection = await self._connect()
             try:
-                return await self._run(connection, statement)
+                return await self._run(connection, statement, parameters)
             except Exception as error:
                 self._raise(error)
 
-    async def _run(self, connection: AsyncConnection, statement: Executable) -> Sequence[Row[Any]]:
-        result = await connection.execute(statement)
+    async def _run(
+        self,
+        connection: AsyncConnection,
+        statement: Executable,
+        parameters: Mapping[str, Any] | None,
+    ) -> Sequence[Row[Any]]:
+        result = await connection.execute(statement, parameters)
         rows = result.all()
         self._fresh_checkout = False
         self.reached = True

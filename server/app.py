@@ -98,7 +98,8 @@ def create_app(
         trusted=parse_networks(settings.trusted_proxies),
     )
     auth = auth_config(settings)
-    view = GraphQLView(build_schema(), engine, auth, health)
+    schema = build_schema(compiled_plan=settings.graphql_compiled_plan)
+    view = GraphQLView(schema, engine, auth, health)
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         """`cors_allow_origins` as a list of exact origins (empty: no CORS at all)."""
         return [origin.strip() for origin in self.cors_allow_origins.split(",") if origin.strip()]
 
+    # --- compiled execution plan ---
+    # Answer queries through a plan compiled per document (server/api/plan.py); false runs
+    # every operation through plain graphql-core (same answers, more CPU per request).
+    graphql_compiled_plan: bool = True
+
     # --- login and sign-up throttling (shared/API.md "Login and sign-up throttling") ---
     # Failed logins per username (case-folded) and per client address in one LOGIN_WINDOW,
     # and sign-up attempts per address in one SIGNUP_WINDOW (seconds); 0 turns a limit off.
