@@ -13,8 +13,14 @@
     RATE_LIMITED               a login or sign-up over its throttle (server/throttle.py); no
                                password was checked; `extensions.retryAfter` is the number of
                                seconds until the window has room again
-    SERVICE_UNAVAILABLE        a dependency is unreachable (for now: the throttle's shared
-                               storage); nothing was checked or written, try again later
+    SERVICE_UNAVAILABLE        a dependency is unreachable: the database could not be reached or
+                               the connection broke (no connection, connect or pool timeout), or
+                               the throttle's shared storage did not answer; nothing was written
+                               — except when the connection broke during COMMIT: then the
+                               write's outcome is unknown (`extensions.outcomeUnknown: true`),
+                               re-read before retrying
+    TIMEOUT                    a database statement ran past DB_STATEMENT_TIMEOUT and was
+                               cancelled; a mutation's transaction was rolled back
     INTERNAL_SERVER_ERROR      anything unexpected; the message is always "Unexpected error."
                                and the details (traceback, SQL) go to the server log only
 
@@ -30,6 +36,8 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from loaders import DatabaseUnavailable, StatementTimeout
+
 logger = logging.getLogger("inkgraph.errors")
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
@@ -38,6 +46,7 @@ GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 RATE_LIMITED = "RATE_LIMITED"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+TIMEOUT = "TIMEOUT"
 UNEXPECTED_MESSAGE = "Unexpected error."
 
 # graphql-core's messages for values that do not coerce to the argument's type: these are the
@@ -68,6 +77,25 @@ def forbidden() -> GraphQLError:
 def bad_user_input(message: str, **extensions: Any) -> GraphQLError:
     """A GraphQL error for input the caller got wrong (raise it from a resolver)."""
     return GraphQLError(message, extensions={"code": BAD_USER_INPUT, **extensions})
+
+
+def database_fault(
+    error: GraphQLError, fault: DatabaseUnavailable | StatementTimeout
+) -> GraphQLError:
+    """SERVICE_UNAVAILABLE (TIMEOUT for a statement timeout) in `error`'s place; the driver's
+    own message stays in the log."""
+    extensions: dict[str, Any] = {"code": SERVICE_UNAVAILABLE}
+    message = "The database is unavailable right now. Try again shortly."
+    if isinstance(fault, StatementTimeout):
+        extensions["code"] = TIMEOUT
+        message = "A database statement took too long and was cancelled."
+    elif fault.outcome_unknown:
+        extensions["outcomeUnknown"] = True
+        message = (
+            "The database connection broke while this change was being committed: it may or "
+            "may not have been saved. Read it back before retrying."
+        )
+    return GraphQLError(message, nodes=error.nodes, path=error.path, extensions=extensions)
 
 
 def rate_limited(retry_after: int) -> GraphQLError:
@@ -103,7 +131,9 @@ def is_unexpected(error: GraphQLError) -> bool:
     if _code(error) is not None:
         return False
     original = _original(error)
-    if original is None or isinstance(original, UserInputError):
+    if original is None or isinstance(
+        original, UserInputError | DatabaseUnavailable | StatementTimeout
+    ):
         return False
     return not isinstance(original, GraphQLError)
 
@@ -113,6 +143,9 @@ def classify(error: GraphQLError) -> GraphQLError:
     code = _code(error)
     if code is not None:
         return error
+    original = _original(error)
+    if isinstance(original, DatabaseUnavailable | StatementTimeout):
+        return database_fault(error, original)
     if is_unexpected(error):
         return GraphQLError(
             UNEXPECTED_MESSAGE,

@@ -10,7 +10,9 @@ from strawberry.types import ExecutionContext
 
 from server.api.errors import ErrorCodes
 from server.api.execution import LeafFastPathContext
+from server.api.faults import DatabaseFaults
 from server.api.mutations import Mutation
+from server.api.plan import PlanExecutor
 from server.api.query import Query
 from server.api.scalars import SCALAR_MAP
 from server.api.types import Article, Comment, Post, User
@@ -27,10 +29,14 @@ class InkgraphSchema(strawberry.Schema):
         return None
 
 
-def build_schema() -> strawberry.Schema:
-    """The schema served at /graphql and printed to schema.graphql."""
+def build_schema(*, compiled_plan: bool = True) -> strawberry.Schema:
+    """The schema served at /graphql and printed to schema.graphql.
+
+    `compiled_plan` answers queries through server/api/plan.py; False leaves every
+    operation to graphql-core (with the scalar fast path of server/api/execution.py)."""
     extensions: list[Any] = [
         ErrorCodes,
+        DatabaseFaults,
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]
@@ -40,5 +46,5 @@ def build_schema() -> strawberry.Schema:
         types=[User, Post, Article, Comment],
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
-        execution_context_class=LeafFastPathContext,
+        execution_context_class=PlanExecutor if compiled_plan else LeafFastPathContext,
     )
