@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loaders.dialect import now
 from server.api import ids
 from server.app import create_app
 from server.settings import Settings
@@ -207,11 +208,18 @@ async def test_logout_revokes_the_token(api: Api) -> None:
 
 
 async def test_expired_tokens_are_refused(api: Api) -> None:
-    async with cheap_app(api.engine, token_ttl=timedelta(seconds=-1)) as http:
+    # TOKEN_TTL must be positive (Settings refuses -1 s), so the token is made to expire here.
+    async with cheap_app(api.engine) as http:
         client = GraphQLClient(http)
         data = await client.data(SIGN_UP, u="Ephemeral", p="short-lived-pass")
         token = data["createUser"]["token"]
         assert token
+        async with api.engine.begin() as connection:
+            await connection.execute(
+                update(writes.TOKENS)
+                .where(writes.TOKENS.c.token_hash == writes.hash_token(token))
+                .values(expires_at=now() - timedelta(seconds=1))
+            )
         assert (await client.as_user(token).data("{ viewer { id } }"))["viewer"] is None
         codes = await client.as_user(token).error_codes(
             'mutation { createPost(input: {title: "late"}) { post { id } } }'
