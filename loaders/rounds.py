@@ -14,6 +14,22 @@ statements only compute (they build objects and call `load`), and the number of 
 takes depends on the code path, never on the number of rows or on other requests, so each
 place of a query falls into the same round every time. `Loaders` starts fresh loaders for each
 round, so a statement's keys never depend on what an earlier round happened to cache.
+
+Private API used here (aiodataloader is pinned to 0.4.3 exactly in pyproject.toml;
+tests/test_private_api.py fails when any of this moves):
+
+- `DataLoader.do_resolve_reject(key, future)`: overridden. `DataLoader.load` calls it for
+  every key it does not have cached; aiodataloader's own version schedules the dispatch for the
+  next tick, ours hands the loader to the round instead.
+- `DataLoader._queue`, the list of pending `Loader(key, future)` tuples (`Loader` is the
+  module's namedtuple): appended to, as aiodataloader's own `do_resolve_reject` does.
+- `aiodataloader.dispatch_queue(loader)`, the module function that takes the queue and runs
+  the batch function: called when the round starts.
+
+graphql/dataloader (the JavaScript original) has a public seam for exactly this job, the
+`batchScheduleFn` option; aiodataloader has none, so this module emulates it through the
+three internals above. If `load` stopped calling `do_resolve_reject`, keys would silently
+fall back to next-tick dispatch and only statement counts would notice.
 """
 
 import asyncio

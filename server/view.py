@@ -8,6 +8,11 @@
   header RFC 9110 requires on every 405.
 - JSON is decoded and encoded with orjson.
 - GraphiQL is served with its assets from this server (no CDN; see server/ide.py).
+
+Private API used here (strawberry-graphql pinned exactly in pyproject.toml): `execute_single`,
+the shared HTTP view's per-operation step, is overridden, and a mutation over GET is recognised
+by the `InvalidOperationTypeError` behind strawberry's HTTPException (`__cause__`); the other
+overrides are the view's hooks. `tests/api/test_mutations.py` checks the 405.
 """
 
 from typing import Any

@@ -28,7 +28,7 @@ class Thing:
     children: list["Thing"]
 
 
-def _things() -> list[Thing]:
+def _things() -> list[Thing | None]:
     ok = Thing(name="ok", maybe=None, count=1, children=[])
     broken = Thing(name=None, maybe="x", count=2**40, children=[ok])  # type: ignore[arg-type]
     return [ok, broken, Thing(name="nested", maybe="y", count=3, children=[broken, ok])]

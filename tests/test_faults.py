@@ -22,13 +22,12 @@ from sqlalchemy import func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loaders import Database, DatabaseUnavailable, StatementTimeout
-from server import auth
 from server.app import create_app
 from server.events import EventLog
 from server.health import DatabaseHealth
 from server.settings import Settings
 from server.store.engine import make_engine, transaction
-from server.store.writes import POSTS
+from server.store.writes import POSTS, issue_token
 from tests.support import dataset
 from tests.support.backends import fresh_database
 from tests.support.sqlcount import count_statements
@@ -57,7 +56,7 @@ async def database(
 @pytest_asyncio.fixture
 async def token(database: AsyncEngine) -> str:
     async with transaction(database) as connection:
-        return await auth.issue_token(connection, dataset.USERS[0].id, timedelta(hours=1))
+        return await issue_token(connection, dataset.USERS[0].id, timedelta(hours=1))
 
 
 @dataclass

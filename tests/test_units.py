@@ -16,8 +16,9 @@ from server.api import cursors, ids
 from server.api.errors import BAD_USER_INPUT
 from server.settings import Settings, sqlite_path, to_async_url
 from server.store import models
+from server.store.models import table_of
 
-USERS: Table = models.User.__table__  # type: ignore[attr-defined]
+USERS: Table = table_of(models.User)
 
 
 def assert_bad_user_input(error: pytest.ExceptionInfo[GraphQLError]) -> None:

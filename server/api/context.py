@@ -9,7 +9,8 @@ from sqlalchemy import Row
 
 from loaders import Database, Loaders
 from loaders.dialect import now
-from server.auth import Passwords, user_for_token
+from server.auth import Passwords
+from server.store.writes import user_for_token
 from server.throttle import Throttle
 
 

@@ -14,6 +14,21 @@ goes the normal way, so errors, their paths and their messages are graphql-core'
 `tests/test_execution.py` proves that responses are identical with and without it.
 
 `execute_fields` below follows graphql-core 3.3's own (the dependency is pinned to 3.3.x).
+
+Private API used here (pins in pyproject.toml; tests/test_private_api.py fails when it moves):
+
+- graphql-core 3.3.x (locked 3.3.2): overrides `Executor.execute_fields` (":meta private:");
+  calls the executor's `execute_field`, `is_awaitable` and `settle_in_background` and reads
+  its `middleware_manager`; imports `GroupedFieldSet` from `graphql.execution.collect_fields`
+  (not re-exported by `graphql.execution`).
+- strawberry-graphql 0.341.2 (pinned exactly): subclasses
+  `strawberry.schema.schema.StrawberryGraphQLCoreExecutionContext`, and finds a field's
+  strawberry definition under `GraphQLCoreConverter.DEFINITION_BACKREF` in its extensions.
+  Whether a field has a resolver of its own is asked through the public
+  `strawberry.resolvers.is_default_resolver`.
+
+If one of these moves the fast path does not break loudly: it switches itself off (every field
+takes graphql-core's path) and only `make bench` would notice, hence the tripwires.
 """
 
 from collections.abc import Callable
@@ -30,6 +45,7 @@ from graphql import (
 )
 from graphql.execution.collect_fields import GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
+from strawberry.resolvers import is_default_resolver
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
@@ -52,7 +68,7 @@ def leaves_of(parent_type: GraphQLObjectType) -> dict[str, Leaf]:
     """
     leaves: dict[str, Leaf] = {}
     for name, field in parent_type.fields.items():
-        if field.args or not getattr(field.resolve, "_is_default", False):
+        if field.args or field.resolve is None or not is_default_resolver(field.resolve):
             continue
         named = get_nullable_type(field.type)
         definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)

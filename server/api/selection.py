@@ -4,6 +4,20 @@
 below the current field, following `path` (e.g. edges → node), through fragments and inline
 fragments, leaving out what `@skip` / `@include` turn off. It is computed once per field of
 the query document and request, not once per parent.
+
+Private API used here (pins in pyproject.toml; tests/test_private_api.py fails when it moves):
+
+- strawberry-graphql 0.341.2 (pinned exactly): `strawberry.Info._raw_info`, graphql-core's
+  own resolve info, for its `field_nodes` and `fragments` (strawberry has no public spelling
+  for either; strawberry-django reads `_raw_info` the same way). The variables come through
+  the public `Info.variable_values`.
+- graphql-core 3.3.x: only public names (the AST node classes, `GraphQLResolveInfo`'s fields).
+
+The walk re-implements a small part of graphql-core's field collection (fragments and
+`@skip`/`@include`, by name, ignoring type conditions: on the concrete node types of a
+connection every valid fragment applies). Calling `graphql.execution.collect_fields` instead
+would need the runtime type at each step and graphql-core's `VariableValues`, which strawberry
+does not hand to resolvers; so a test compares the two on a battery of documents instead.
 """
 
 from typing import Any
@@ -21,21 +35,20 @@ from server.api.context import Info
 
 
 def selected_names(info: Info, *path: str) -> frozenset[str]:
-    raw = info._raw_info  # graphql-core's info: the AST nodes, fragments and variables
+    raw = info._raw_info  # graphql-core's info: the AST nodes and fragments
     key = (id(raw.field_nodes[0]), path)
     cache = info.context.selections
     names = cache.get(key)
     if names is None:
+        variables = info.variable_values
         sets = [node.selection_set for node in raw.field_nodes]
         for step in path:
             sets = [
                 field.selection_set
-                for field in _fields(sets, raw.fragments, raw.variable_values)
+                for field in _fields(sets, raw.fragments, variables)
                 if field.name.value == step
             ]
-        names = frozenset(
-            field.name.value for field in _fields(sets, raw.fragments, raw.variable_values)
-        )
+        names = frozenset(field.name.value for field in _fields(sets, raw.fragments, variables))
         cache[key] = names
     return names
 

@@ -133,6 +133,8 @@ class Token(SQLModel, table=True):
     """A bearer token, stored only as the sha256 of what the client holds."""
 
     __tablename__ = "tokens"
+    # An index, as migration 0002 creates it (a UNIQUE column would be a constraint instead).
+    __table_args__ = (Index("uq_tokens_token_hash", "token_hash", unique=True),)
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
     user_id: int = Field(
@@ -140,7 +142,7 @@ class Token(SQLModel, table=True):
             Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
         )
     )
-    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False))
     created_at: datetime = _created_at()
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

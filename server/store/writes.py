@@ -1,21 +1,29 @@
 """The SQL of every mutation, one small function per statement, run inside one transaction.
 
 Callers open the transaction (`Database.transaction()`); any exception rolls all of it back.
+Tokens are rows here too: the secret is handed out once and only its sha256 is stored, so the
+token check every mutation starts with (`user_for_token`) is SQL of this module as well.
 Deleting a user or an article spells out each step instead of leaning on ON DELETE rules, so the
 outcome does not depend on a backend enforcing foreign keys (the rules stay as a safety net).
 """
 
+import hashlib
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, Table, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loaders import Database
 from loaders.dialect import now
 from server.store.models import Article, Comment, Post, Token, User, table_of
 
 USERS, POSTS = table_of(User), table_of(Post)
 ARTICLES, COMMENTS, TOKENS = table_of(Article), table_of(Comment), table_of(Token)
+TOKEN_PREFIX = "ink_"
+VIEWER_COLUMNS = ("id", "username", "username_key", "created_at", "is_editor")
 
 
 async def insert_row(connection: AsyncConnection, table: Table, **values: Any) -> int:
@@ -100,3 +108,57 @@ def is_username_conflict(error: IntegrityError) -> bool:
 
 async def count_rows(connection: AsyncConnection, table: Table) -> int:
     return int((await connection.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+# ---------------------------------------------------------------------------- tokens
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def issue_token(connection: AsyncConnection, user_id: int, ttl: timedelta) -> str:
+    """Create a token for `user_id` inside the caller's transaction; returns it in clear once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    issued = now()
+    await connection.execute(
+        insert(TOKENS).values(
+            user_id=user_id,
+            token_hash=hash_token(token),
+            created_at=issued,
+            expires_at=issued + ttl,
+        )
+    )
+    return token
+
+
+async def revoke_token(connection: AsyncConnection, token: str) -> bool:
+    result = await connection.execute(
+        update(TOKENS)
+        .where(TOKENS.c.token_hash == hash_token(token), TOKENS.c.revoked_at.is_(None))
+        .values(revoked_at=now())
+    )
+    return result.rowcount > 0
+
+
+async def revoke_other_tokens(connection: AsyncConnection, user_id: int, keep: str | None) -> None:
+    """After a password change, every other session of the user ends."""
+    statement = update(TOKENS).where(TOKENS.c.user_id == user_id, TOKENS.c.revoked_at.is_(None))
+    if keep is not None:
+        statement = statement.where(TOKENS.c.token_hash != hash_token(keep))
+    await connection.execute(statement.values(revoked_at=now()))
+
+
+async def user_for_token(db: Database, token: str, at: datetime) -> Row[Any] | None:
+    """The user a valid (known, unexpired, unrevoked) token belongs to, else None."""
+    statement = (
+        select(*(USERS.c[name] for name in VIEWER_COLUMNS))
+        .join(TOKENS, TOKENS.c.user_id == USERS.c.id)
+        .where(
+            TOKENS.c.token_hash == hash_token(token),
+            TOKENS.c.revoked_at.is_(None),
+            TOKENS.c.expires_at > at,
+        )
+    )
+    rows = await db.fetch(statement)
+    return rows[0] if rows else None

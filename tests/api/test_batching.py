@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.api import ids
 from server.store import models
+from server.store.models import table_of
 from tests.conftest import make_client
 from tests.support.backends import fresh_database
 from tests.support.gql import GraphQLClient
@@ -75,7 +76,7 @@ async def _fill(engine: AsyncEngine, scale: int) -> None:
             (models.Article, articles),
             (models.Comment, comments),
         ):
-            await connection.execute(insert(model.__table__), rows)  # type: ignore[attr-defined]
+            await connection.execute(insert(table_of(model)), rows)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.store import models
+from server.store.models import table_of
 from tests.support import dataset
 from tests.support.gql import GraphQLClient
 
@@ -99,7 +100,7 @@ def string_predicate(text: str, spec: dict[str, Any]) -> Predicate:
 
     def holds(row: Row) -> bool:
         value: str = getattr(row, text)
-        checks = {
+        checks: dict[str, Callable[[Any], bool]] = {
             "eq": lambda x: value == x,
             "in": lambda x: value in x,
             "contains": lambda x: x.lower() in value.lower(),
@@ -496,7 +497,7 @@ async def test_a_value_holding_nul_matches_nothing(
 @asynccontextmanager
 async def retitled(engine: AsyncEngine, post_id: int, title: str) -> Any:
     """Run the block with one post's title changed; the original title is restored after."""
-    table = models.Post.__table__  # type: ignore[attr-defined]
+    table = table_of(models.Post)
     original = next(p for p in dataset.POSTS if p.id == post_id)
     async with engine.begin() as connection:
         await connection.execute(update(table).where(table.c.id == post_id).values(title=title))
@@ -716,7 +717,7 @@ async def test_created_at_is_output_in_utc_with_an_explicit_offset(
 @asynccontextmanager
 async def restamped(engine: AsyncEngine, stamps: dict[int, datetime]) -> Any:
     """Run the block with some posts' created_at changed; the originals are restored after."""
-    table = models.Post.__table__  # type: ignore[attr-defined]
+    table = table_of(models.Post)
     originals = {p.id: p.created_at for p in dataset.POSTS if p.id in stamps}
 
     async def stamp(values: dict[int, datetime]) -> None:

@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loaders.dialect import now
 from server.api import ids
 from server.app import create_app
 from server.settings import Settings
@@ -67,7 +68,9 @@ class Api:
 
     async def count(self, table: str) -> int:
         async with self.engine.connect() as connection:
-            return int((await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar())
+            return int(
+                (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+            )
 
     async def counts(self) -> dict[str, int]:
         return {
@@ -205,11 +208,18 @@ async def test_logout_revokes_the_token(api: Api) -> None:
 
 
 async def test_expired_tokens_are_refused(api: Api) -> None:
-    async with cheap_app(api.engine, token_ttl=timedelta(seconds=-1)) as http:
+    # TOKEN_TTL must be positive (Settings refuses -1 s), so the token is made to expire here.
+    async with cheap_app(api.engine) as http:
         client = GraphQLClient(http)
         data = await client.data(SIGN_UP, u="Ephemeral", p="short-lived-pass")
         token = data["createUser"]["token"]
         assert token
+        async with api.engine.begin() as connection:
+            await connection.execute(
+                update(writes.TOKENS)
+                .where(writes.TOKENS.c.token_hash == writes.hash_token(token))
+                .values(expires_at=now() - timedelta(seconds=1))
+            )
         assert (await client.as_user(token).data("{ viewer { id } }"))["viewer"] is None
         codes = await client.as_user(token).error_codes(
             'mutation { createPost(input: {title: "late"}) { post { id } } }'
@@ -409,6 +419,57 @@ async def test_password_change_ends_other_sessions(api: Api) -> None:
     assert (await api.as_user(second).data("{ viewer { username } }"))["viewer"] is None
     assert (await api.client.data(LOGIN, u="rotator", p="password-one"))["login"]["token"] is None
     assert (await api.client.data(LOGIN, u="rotator", p="password-two"))["login"]["token"]
+
+
+async def a_row_of(api: Api, type_name: str) -> str:
+    """Global ID of a new row of `type_name`, owned by a fresh user who is not an editor."""
+    owner, owner_id = await api.sign_up(f"owner{next(_editors)}")
+    if type_name == "User":
+        return owner_id
+    if type_name == "Article":
+        return await an_article(api)
+    if type_name == "Post":
+        data = await api.as_user(owner).data(CREATE_POST, t="owned")
+        post_id: str = data["createPost"]["post"]["id"]
+        return post_id
+    data = await api.as_user(owner).data(CREATE_COMMENT, a=await an_article(api), t="owned")
+    comment_id: str = data["createComment"]["comment"]["id"]
+    return comment_id
+
+
+@pytest.mark.parametrize(
+    ("type_name", "field", "arguments"),
+    [
+        ("Post", "updatePost", ', title: "taken over"'),
+        ("Post", "deletePost", ""),
+        ("Article", "updateArticle", ', title: "taken over"'),
+        ("Article", "deleteArticle", ""),
+        ("Comment", "updateComment", ', text: "taken over"'),
+        ("Comment", "deleteComment", ""),
+        ("User", "updateUser", ', username: "taken_over"'),
+        ("User", "deleteUser", ""),
+    ],
+)
+async def test_existence_is_answered_before_permission(
+    api: Api, type_name: str, field: str, arguments: str
+) -> None:
+    """One order for every entity: a row that is not there is NOT_FOUND, whoever asks; only a
+    row that is there can be FORBIDDEN. (Articles used to answer FORBIDDEN to non-editors
+    before looking the row up.)"""
+    existing = await a_row_of(api, type_name)
+    stranger, _ = await api.sign_up(f"stranger{next(_editors)}")
+    query = (
+        f"mutation($id: ID!) {{ {field}(input: {{id: $id{arguments}}}) {{ "
+        "userErrors { field code } } }"
+    )
+    before = await api.counts()
+    for missing in (ids.encode(type_name, 10**6), "garbage"):
+        payload = (await api.as_user(stranger).data(query, id=missing))[field]
+        assert payload == {"userErrors": [{"field": ["id"], "code": "NOT_FOUND"}]}
+    body = await api.as_user(stranger).execute(query, id=existing)
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+    assert body["data"] == {field: None}
+    assert await api.counts() == before
 
 
 # ---------------------------------------------------------------------------- consistency

@@ -20,6 +20,7 @@ from sqlalchemy import delete, event, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.store import models
+from server.store.models import table_of
 from tests.support import dataset
 from tests.support.gql import GraphQLClient
 
@@ -245,7 +246,7 @@ async def assert_bad_user_input(client: GraphQLClient, query: str, **variables: 
         assert not FORBIDDEN_IN_MESSAGES.search(error["message"]), error["message"]
 
 
-def cursor_of(payload: list[Any]) -> str:
+def cursor_of(payload: object) -> str:
     """A hand-made cursor in the server's own layout (base64url of a JSON array)."""
     return base64.urlsafe_b64encode(orjson.dumps(payload)).decode()
 
@@ -674,7 +675,7 @@ async def test_direction_left_out_or_null_means_ascending(client: GraphQLClient)
 @asynccontextmanager
 async def post_missing(engine: AsyncEngine, post: Any) -> Any:
     """Run the block with `post` deleted; it is put back exactly as it was afterwards."""
-    table = models.Post.__table__  # type: ignore[attr-defined]
+    table = table_of(models.Post)
     async with engine.begin() as connection:
         await connection.execute(delete(table).where(table.c.id == post.id))
     try:
@@ -686,13 +687,13 @@ async def post_missing(engine: AsyncEngine, post: Any) -> Any:
 
 
 async def reinsert(engine: AsyncEngine, post: Any) -> None:
-    table = models.Post.__table__  # type: ignore[attr-defined]
+    table = table_of(models.Post)
     async with engine.begin() as connection:
         await connection.execute(insert(table), [vars(post)])
 
 
 async def remove(engine: AsyncEngine, post: Any) -> None:
-    table = models.Post.__table__  # type: ignore[attr-defined]
+    table = table_of(models.Post)
     async with engine.begin() as connection:
         await connection.execute(delete(table).where(table.c.id == post.id))
 

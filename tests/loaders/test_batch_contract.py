@@ -16,16 +16,24 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import Row, Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Mapper
 from sqlmodel import SQLModel
 
 import server.store.models
 from loaders import EMPTY_PAGE, Database, Loaders, Order, PageSpec, Relation, primary_key
 from loaders.batch import load_by_column, load_counts, load_pages, load_root_page
+from server.store.models import table_of
 from tests.support.sqlcount import count_statements
+
+
+def _model(mapper: Mapper[Any]) -> type:
+    model: type = mapper.class_  # mypy sees `type[Any]` as not Hashable (Relation.of's cache)
+    return model
+
 
 RELATIONS = sorted(
     (
-        Relation.of(mapper.class_, prop.key)
+        Relation.of(_model(mapper), prop.key)
         for mapper in SQLModel._sa_registry.mappers
         for prop in mapper.relationships
     ),
@@ -209,7 +217,7 @@ async def test_huge_batch_of_ids_is_one_statement(
 
 
 async def test_rows_by_a_text_column(engine: AsyncEngine, db: Database) -> None:
-    users: Table = server.store.models.User.__table__  # type: ignore[attr-defined]
+    users: Table = table_of(server.store.models.User)
     names = [row._mapping["username_key"] for row in await all_rows(engine, users)]
     keys = [names[-1], "nobody", *names, names[0], "NOBODY"]
     with count_statements(engine) as statements:
@@ -224,7 +232,7 @@ async def test_rows_by_a_text_column(engine: AsyncEngine, db: Database) -> None:
 
 async def test_no_loader_reads_a_password_hash(engine: AsyncEngine, db: Database) -> None:
     """A column marked private (the password hash) is in no loader's SELECT, nor its rows."""
-    users: Table = server.store.models.User.__table__  # type: ignore[attr-defined]
+    users: Table = table_of(server.store.models.User)
     posts = Relation.of(server.store.models.User, "posts")
     user = Relation.of(server.store.models.Post, "user")
     ids = [pk_of(row) for row in await all_rows(engine, users)]

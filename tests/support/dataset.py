@@ -6,9 +6,11 @@ so every backend is held to the same reference behaviour.
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
 
 from server.store import models
 from server.store.engine import transaction
@@ -158,7 +160,7 @@ COMMENTS = [
 
 async def load(engine: AsyncEngine) -> None:
     """Insert the whole data set with plain SQL inserts (explicit ids, as the contract allows)."""
-    tables = [
+    tables: list[tuple[type[SQLModel], list[dict[str, Any]]]] = [
         (models.User, [vars(u) for u in USERS]),
         (models.Post, [vars(p) for p in POSTS]),
         (models.Article, [vars(a) for a in ARTICLES]),
