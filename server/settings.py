@@ -93,13 +93,6 @@ class Settings(BaseSettings):
                 return value.strip()
         return value
 
-    @field_validator("token_ttl")
-    @classmethod
-    def _positive_ttl(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be a positive duration: seconds (2592000) or ISO 8601 (P30D)")
-        return value
-
     def cors_origins(self) -> list[str]:
         """`cors_allow_origins` as a list of exact origins (empty: no CORS at all)."""
         return [origin.strip() for origin in self.cors_allow_origins.split(",") if origin.strip()]

@@ -60,7 +60,7 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(cwd: Path, *args: str, **env: str) -> Iterator[Server]:
+def serving(cwd: Path, *args: str, startup: float = 90, **env: str) -> Iterator[Server]:
     ok(cwd, "migrate")
     port = free_port()
     log = cwd / "serve.log"
@@ -74,7 +74,7 @@ def serving(cwd: Path, *args: str, **env: str) -> Iterator[Server]:
         )
         try:
             server = Server(process, port, log)
-            wait_until_up(server)
+            wait_until_up(server, startup)
             yield server
         finally:
             process.terminate()
@@ -85,9 +85,9 @@ def serving(cwd: Path, *args: str, **env: str) -> Iterator[Server]:
                 process.wait(timeout=10)
 
 
-def wait_until_up(server: Server) -> None:
+def wait_until_up(server: Server, seconds: float = 90) -> None:
     # Generous: start-up imports take seconds when other sessions load the machine.
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             pytest.fail(f"inkgraph serve exited:\n{server.log.read_text()}")
@@ -95,7 +95,7 @@ def wait_until_up(server: Server) -> None:
             if httpx.get(f"{server.base}/healthz", timeout=1).status_code == 200:
                 return
         time.sleep(0.2)
-    pytest.fail(f"inkgraph serve did not answer within 90 s:\n{server.log.read_text()}")
+    pytest.fail(f"inkgraph serve did not answer within {seconds:g} s:\n{server.log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -329,7 +329,7 @@ def test_token_ttl_takes_seconds_or_iso_8601(
     assert Settings().token_ttl == expected
 
 
-@pytest.mark.parametrize("raw", ["0", "-5", "soon", "P-1D"])
+@pytest.mark.parametrize("raw", ["soon", "30 days", "P-1D"])
 def test_a_bad_token_ttl_names_the_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], raw: str
 ) -> None:
@@ -404,7 +404,8 @@ async def test_cors_for_the_listed_origins_only(tmp_path: Path) -> None:
 
 
 def test_several_workers_share_the_port_and_the_limits(tmp_path: Path) -> None:
-    with serving(tmp_path, "--workers", "2") as server:
+    # Two children import the whole app at once: slow when other work loads the machine.
+    with serving(tmp_path, "--workers", "2", startup=240) as server:
         with httpx.Client(base_url=server.base, timeout=10) as client:
             for _ in range(4):
                 response = client.post("/graphql", json={"query": "{ users { totalCount } }"})
