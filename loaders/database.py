@@ -8,16 +8,24 @@ lock: the work done is the same, and every statement of a request sees one conne
 Before a long wait that needs no database (a password hash) the request calls `release()`, so
 a burst of such requests cannot drain the pool that every other request needs.
 
+`interrupt()` stops the request's database work at once (execution timeout, client gone): no
+statement starts any more, and the one in flight is cancelled in the database itself —
+SQLite's `sqlite3_interrupt`, PostgreSQL's cancel request (asyncpg sends one when the task
+awaiting a statement is cancelled), MariaDB's `KILL QUERY` from a second connection. Cancelling
+only the Python task would leave the statement running (SQLite in its thread, MariaDB on the
+server) and holding the connection.
+
 `busy()` / `idle()` tell `loaders.rounds.Rounds` whether a statement of this request is running
 or queued: the next round of batches waits until none is.
 """
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Executable, Row
+from sqlalchemy import Executable, Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
@@ -33,6 +41,13 @@ class Database:
         self._users = 0  # statements and transactions running or waiting for the connection
         self._idle = asyncio.Event()
         self._idle.set()
+        # Set while a statement may be running in the database: from just before it is sent
+        # until its result is back (a statement whose awaiting task was cancelled stays "in
+        # flight": the database may still be running it).
+        self._in_flight = False
+        self._holder: asyncio.Task[Any] | None = None  # the task using the connection
+        self._driver: Any = None  # the DB-API driver's connection (for interrupting it)
+        self._thread_id: int | None = None  # MariaDB's id of the session, for KILL QUERY
 
     def busy(self) -> bool:
         return self._users > 0
@@ -47,7 +62,12 @@ class Database:
         self._idle.clear()
         try:
             async with self._lock:
-                yield await self._connect()
+                connection = await self._connect()
+                self._holder = asyncio.current_task()
+                try:
+                    yield connection
+                finally:
+                    self._holder = None
         finally:
             self._users -= 1
             if not self._users:
@@ -56,7 +76,9 @@ class Database:
     async def fetch(self, statement: Executable) -> Sequence[Row[Any]]:
         """Run one SELECT and return all its rows."""
         async with self._use() as connection:
+            self._in_flight = True
             result = await connection.execute(statement)
+            self._in_flight = False
             return result.all()
 
     @asynccontextmanager
@@ -66,12 +88,39 @@ class Database:
         async with self._use() as connection:
             if connection.in_transaction():
                 await connection.commit()  # end the read snapshot; the writes start fresh
+            self._in_flight = True  # writes are statements in flight until the COMMIT is back
             try:
                 yield connection
             except BaseException:
                 await connection.rollback()
                 raise
             await connection.commit()
+            self._in_flight = False
+
+    async def interrupt(self, wait: float = 2.0) -> None:
+        """Stop this request's database work now: refuse new statements and cancel the one in
+        flight in the database; then wait (at most `wait` seconds) until no task of this
+        request holds the connection. Safe to call at any time, more than once."""
+        self._closed = True
+        holder = self._holder
+        if self._in_flight and self._driver is not None:
+            with contextlib.suppress(Exception):  # best effort: the statement may just have ended
+                await self._cancel_statement()
+        if holder is not None and holder is not asyncio.current_task() and not holder.done():
+            if self.dialect_name == "postgresql":
+                holder.cancel()  # asyncpg answers a cancelled wait with a cancel request
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._idle.wait()
+
+    async def _cancel_statement(self) -> None:
+        if self.dialect_name == "sqlite":
+            await self._driver.interrupt()  # aiosqlite: sqlite3_interrupt, thread-safe
+        elif self.dialect_name in {"mysql", "mariadb"} and self._thread_id is not None:
+            # The session running the statement is busy: ask from another one.
+            async with asyncio.timeout(5), self.engine.connect() as other:
+                await other.execute(text(f"KILL QUERY {int(self._thread_id)}"))
+        # PostgreSQL: see `interrupt` (the cancel request goes with the cancelled task).
 
     async def release(self) -> None:
         """Give the connection back to the pool now; the next statement takes a new one."""
@@ -94,5 +143,11 @@ class Database:
         if self._closed:
             raise RuntimeError("this request's database access is closed")
         if self._connection is None:
-            self._connection = await self.engine.connect()
+            self._connection = connection = await self.engine.connect()
+            self._in_flight = False
+            # Kept now: once a cancelled statement invalidates the connection, SQLAlchemy no
+            # longer hands out the driver's.
+            self._driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+            if self.dialect_name in {"mysql", "mariadb"}:
+                self._thread_id = self._driver.thread_id()
         return self._connection

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from server.api.context import AuthConfig
+from server.api.limits import QueryLimits
 from server.api.schema import build_schema
 from server.auth import Passwords, default_hash_workers
 from server.ide import STATIC_PREFIX, ide_static_app
@@ -45,12 +46,36 @@ def auth_config(settings: Settings) -> AuthConfig:
     return AuthConfig(passwords=passwords, token_ttl=settings.token_ttl)
 
 
+def query_limits(settings: Settings) -> QueryLimits:
+    return QueryLimits(
+        max_characters=settings.graphql_max_characters,
+        max_tokens=settings.graphql_max_tokens,
+        max_directives=settings.graphql_max_directives,
+        max_aliases=settings.graphql_max_aliases,
+        max_depth=settings.graphql_max_depth,
+        max_nodes=settings.graphql_max_nodes,
+        max_cost=settings.graphql_max_cost,
+        max_node_ids=settings.graphql_max_node_ids,
+        max_input_list=settings.graphql_max_input_list,
+        execution_timeout=settings.graphql_execution_timeout,
+        introspection=settings.graphql_introspection,
+        suggestions=settings.graphql_suggestions,
+    )
+
+
 def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Starlette:
     """Build the ASGI app. With `engine`, the caller owns it; otherwise the app creates one
     from `settings` and disposes of it on shutdown."""
     owned = engine is None
     engine = engine if engine is not None else make_engine(settings)
-    view = GraphQLView(build_schema(), engine, auth_config(settings))
+    limits = query_limits(settings)
+    view = GraphQLView(
+        build_schema(limits),
+        engine,
+        auth_config(settings),
+        # Without introspection GraphiQL cannot work: a browser's GET /graphql is a 404.
+        graphql_ide="graphiql" if limits.introspection else None,
+    )
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

@@ -5,8 +5,14 @@
 - A mutation over GET is 405 (GraphQL-over-HTTP), not strawberry's 400.
 - JSON is decoded and encoded with orjson.
 - GraphiQL is served with its assets from this server (no CDN; see server/ide.py).
+- A client that goes away cancels its request: once the body is read, `http.disconnect` is
+  watched for, and on it the request's task is cancelled and its statements interrupted
+  (`Database.interrupt`), so nothing keeps computing for nobody.
+- An answer carries at most 10 errors, a repeated request error once (server/api/limits.py).
 """
 
+import asyncio
+import contextlib
 from typing import Any
 
 import orjson
@@ -23,6 +29,7 @@ from strawberry.types import ExecutionResult
 from loaders import Database, Loaders
 from server.api.context import AuthConfig, Context
 from server.api.errors import classify
+from server.api.limits import trim_errors
 from server.auth import bearer_token
 from server.ide import offline_ide_html
 
@@ -38,11 +45,51 @@ class GraphQLView(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         opened: list[Database] = []
         scope[_OPEN_DATABASES] = opened
+        gone = False
         try:
-            await super().__call__(scope, receive, send)
+            if scope["type"] == "http":
+                gone = await self._serve_while_connected(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
         finally:
             for db in opened:
+                if gone:
+                    await db.interrupt()
                 await db.close()
+
+    async def _serve_while_connected(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Serve one HTTP request; True if the client disconnected and the work was cancelled."""
+        task = asyncio.current_task()
+        assert task is not None
+        body_read = asyncio.Event()
+        disconnected = False
+
+        async def receive_body() -> Any:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_read.set()
+            return message
+
+        async def watch() -> None:
+            nonlocal disconnected
+            await body_read.wait()
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected = True
+            task.cancel()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await super().__call__(scope, receive_body, send)
+        except asyncio.CancelledError:
+            if not disconnected:
+                raise
+            task.uncancel()
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        return disconnected
 
     async def get_context(self, request: Any, response: Any) -> Context:
         db = Database(self.engine)
@@ -81,7 +128,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         # Errors raised before execution (syntax errors) never reach the ErrorCodes extension.
         if result.errors:
-            result.errors = [classify(error) for error in result.errors]
+            result.errors = trim_errors([classify(error) for error in result.errors])
         return await super().process_result(request, result)
 
     def encode_json(self, data: object) -> bytes:

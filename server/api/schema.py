@@ -1,15 +1,16 @@
-"""`build_schema()`: the strawberry schema, with error codes and masking attached."""
+"""`build_schema()`: the strawberry schema, with error codes, masking and limits attached."""
 
+import asyncio
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
-from server.api.errors import ErrorCodes
+from server.api.errors import ErrorCodes, timed_out
 from server.api.execution import LeafFastPathContext
+from server.api.limits import LimitsExtension, QueryLimits, log_timeout
 from server.api.mutations import Mutation
 from server.api.query import Query
 from server.api.scalars import SCALAR_MAP
@@ -17,6 +18,8 @@ from server.api.types import Article, Comment, Post, User
 
 
 class InkgraphSchema(strawberry.Schema):
+    limits: QueryLimits = QueryLimits()
+
     def process_errors(
         self,
         errors: list[GraphQLError],  # noqa: ARG002 - strawberry's signature
@@ -26,19 +29,46 @@ class InkgraphSchema(strawberry.Schema):
         # unexpected ones were already logged with their traceback by ErrorCodes.
         return None
 
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """strawberry's execute, bounded by the execution timeout: past it the request's
+        statements in flight are cancelled and the answer is `TIMEOUT` with `data: null`."""
+        timeout = self.limits.execution_timeout
+        if not timeout:
+            return await super().execute(*args, **kwargs)
+        try:
+            async with asyncio.timeout(timeout):
+                return await super().execute(*args, **kwargs)
+        except TimeoutError:
+            context = kwargs.get("context_value")
+            db = getattr(context, "db", None)
+            if db is not None:
+                await db.interrupt()
+            log_timeout(context, kwargs.get("operation_name"), timeout)
+            return ExecutionResult(data=None, errors=[timed_out(timeout)])
 
-def build_schema() -> strawberry.Schema:
-    """The schema served at /graphql and printed to schema.graphql."""
-    extensions: list[Any] = [
-        ErrorCodes,
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
-    ]
-    return InkgraphSchema(
+    def _get_custom_context_kwargs(
+        self, operation_extensions: dict[str, Any] | None = None, *, sync: bool = False
+    ) -> dict[str, Any]:
+        # graphql-core's execute takes `hide_suggestions` for the messages of variable values
+        # that do not coerce ("Did you mean …" for enum values and input fields).
+        kwargs = super()._get_custom_context_kwargs(operation_extensions, sync=sync)
+        kwargs["hide_suggestions"] = not self.limits.suggestions
+        return kwargs
+
+
+def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
+    """The schema served at /graphql and printed to schema.graphql, under `limits`."""
+    limits = limits or QueryLimits()
+    extensions: list[Any] = [ErrorCodes, lambda: LimitsExtension(limits)]
+    schema = InkgraphSchema(
         query=Query,
         mutation=Mutation,
         types=[User, Post, Article, Comment],
         extensions=extensions,
-        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(
+            scalar_map=SCALAR_MAP, disable_field_suggestions=not limits.suggestions
+        ),
         execution_context_class=LeafFastPathContext,
     )
+    schema.limits = limits
+    return schema
