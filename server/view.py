@@ -28,12 +28,34 @@ from strawberry.types import ExecutionResult
 
 from loaders import Database, Loaders
 from server.api.context import AuthConfig, Context
-from server.api.errors import classify
+from server.api.errors import TIMEOUT, classify
 from server.api.limits import trim_errors
 from server.auth import bearer_token
 from server.ide import offline_ide_html
 
 _OPEN_DATABASES = "inkgraph.databases"
+_SUB_RESPONSE = "inkgraph.sub_response"
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+
+def prefers_graphql_response_json(accept: str) -> bool:
+    """Whether `Accept` ranks application/graphql-response+json above application/json (by
+    q, then by order), as GraphQL-over-HTTP clients that want its status codes send it."""
+    ranks: dict[str, tuple[float, int]] = {}
+    for position, item in enumerate(accept.split(",")):
+        media, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        ranks.setdefault(media.lower(), (q, -position))
+    wanted = ranks.get(GRAPHQL_RESPONSE_JSON)
+    plain = ranks.get("application/json")
+    return wanted is not None and wanted[0] > 0 and (plain is None or wanted > plain)
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -94,6 +116,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(self, request: Any, response: Any) -> Context:
         db = Database(self.engine)
         request.scope[_OPEN_DATABASES].append(db)
+        request.scope[_SUB_RESPONSE] = response
         token = bearer_token(request.headers.get("authorization"))
         return Context(
             request=request,
@@ -129,6 +152,17 @@ class GraphQLView(GraphQL[Context, None]):
         # Errors raised before execution (syntax errors) never reach the ErrorCodes extension.
         if result.errors:
             result.errors = trim_errors([classify(error) for error in result.errors])
+            # A request error (nothing executed: parse, validation, a query limit) is a 400
+            # for clients of application/graphql-response+json (GraphQL-over-HTTP).
+            if (
+                result.data is None
+                and all(not error.path for error in result.errors)
+                and all((error.extensions or {}).get("code") != TIMEOUT for error in result.errors)
+                and prefers_graphql_response_json(request.headers.get("accept", ""))
+            ):
+                sub_response = request.scope.get(_SUB_RESPONSE)
+                if sub_response is not None:
+                    sub_response.status_code = 400
         return await super().process_result(request, result)
 
     def encode_json(self, data: object) -> bytes:
