@@ -10,10 +10,10 @@ a burst of such requests cannot drain the pool that every other request needs.
 
 `interrupt()` stops the request's database work at once (execution timeout, client gone): no
 statement starts any more, and the one in flight is cancelled in the database itself —
-SQLite's `sqlite3_interrupt`, PostgreSQL's cancel request (asyncpg sends one when the task
-awaiting a statement is cancelled), MariaDB's `KILL QUERY` from a second connection. Cancelling
-only the Python task would leave the statement running (SQLite in its thread, MariaDB on the
-server) and holding the connection.
+SQLite's `sqlite3_interrupt`, PostgreSQL's `pg_cancel_backend`, MariaDB's `KILL QUERY`, the last
+two from a second pooled connection. Cancelling only the Python task would leave the statement
+running (SQLite in its thread, the others on the server) and the task stuck in SQLAlchemy's
+graceful close of the connection until it ends. The connection stays usable.
 
 `busy()` / `idle()` tell `loaders.rounds.Rounds` whether a statement of this request is running
 or queued: the next round of batches waits until none is.
@@ -27,6 +27,9 @@ from typing import Any
 
 from sqlalchemy import Executable, Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+# Cancelling a statement from a second session must not wait long for a pooled connection.
+_CANCEL_TIMEOUT = 2.0
 
 
 class Database:
@@ -45,9 +48,8 @@ class Database:
         # until its result is back (a statement whose awaiting task was cancelled stays "in
         # flight": the database may still be running it).
         self._in_flight = False
-        self._holder: asyncio.Task[Any] | None = None  # the task using the connection
         self._driver: Any = None  # the DB-API driver's connection (for interrupting it)
-        self._thread_id: int | None = None  # MariaDB's id of the session, for KILL QUERY
+        self._session_id: int | None = None  # PostgreSQL's backend pid, MariaDB's thread id
 
     def busy(self) -> bool:
         return self._users > 0
@@ -62,12 +64,7 @@ class Database:
         self._idle.clear()
         try:
             async with self._lock:
-                connection = await self._connect()
-                self._holder = asyncio.current_task()
-                try:
-                    yield connection
-                finally:
-                    self._holder = None
+                yield await self._connect()
         finally:
             self._users -= 1
             if not self._users:
@@ -97,30 +94,27 @@ class Database:
             await connection.commit()
             self._in_flight = False
 
-    async def interrupt(self, wait: float = 2.0) -> None:
+    async def interrupt(self) -> None:
         """Stop this request's database work now: refuse new statements and cancel the one in
-        flight in the database; then wait (at most `wait` seconds) until no task of this
-        request holds the connection. Safe to call at any time, more than once."""
+        flight in the database, so that whatever awaits it gets an error at once. Call it
+        *before* cancelling the request's task: SQLAlchemy answers a cancelled statement by
+        closing the connection gracefully, which waits for the statement to end. Safe to call
+        at any time and more than once; failures are ignored (the statement may have ended)."""
         self._closed = True
-        holder = self._holder
-        if self._in_flight and self._driver is not None:
-            with contextlib.suppress(Exception):  # best effort: the statement may just have ended
-                await self._cancel_statement()
-        if holder is not None and holder is not asyncio.current_task() and not holder.done():
-            if self.dialect_name == "postgresql":
-                holder.cancel()  # asyncpg answers a cancelled wait with a cancel request
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._idle.wait()
-
-    async def _cancel_statement(self) -> None:
-        if self.dialect_name == "sqlite":
-            await self._driver.interrupt()  # aiosqlite: sqlite3_interrupt, thread-safe
-        elif self.dialect_name in {"mysql", "mariadb"} and self._thread_id is not None:
-            # The session running the statement is busy: ask from another one.
-            async with asyncio.timeout(5), self.engine.connect() as other:
-                await other.execute(text(f"KILL QUERY {int(self._thread_id)}"))
-        # PostgreSQL: see `interrupt` (the cancel request goes with the cancelled task).
+        if not self._in_flight or self._driver is None:
+            return
+        with contextlib.suppress(Exception):
+            if self.dialect_name == "sqlite":
+                await self._driver.interrupt()  # aiosqlite: sqlite3_interrupt, thread-safe
+            elif self._session_id is not None:
+                # The session running the statement is busy: ask from another one.
+                command = (
+                    f"SELECT pg_cancel_backend({int(self._session_id)})"
+                    if self.dialect_name == "postgresql"
+                    else f"KILL QUERY {int(self._session_id)}"
+                )
+                async with asyncio.timeout(_CANCEL_TIMEOUT), self.engine.connect() as other:
+                    await other.execute(text(command))
 
     async def release(self) -> None:
         """Give the connection back to the pool now; the next statement takes a new one."""
@@ -136,6 +130,7 @@ class Database:
 
     async def _disconnect(self) -> None:
         connection, self._connection = self._connection, None
+        self._in_flight, self._driver, self._session_id = False, None, None
         if connection is not None:
             await connection.close()
 
@@ -147,7 +142,10 @@ class Database:
             self._in_flight = False
             # Kept now: once a cancelled statement invalidates the connection, SQLAlchemy no
             # longer hands out the driver's.
-            self._driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-            if self.dialect_name in {"mysql", "mariadb"}:
-                self._thread_id = self._driver.thread_id()
+            driver: Any = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+            self._driver = driver
+            if self.dialect_name == "postgresql":
+                self._session_id = driver.get_server_pid()
+            elif self.dialect_name in {"mysql", "mariadb"}:
+                self._session_id = driver.thread_id()
         return self._connection

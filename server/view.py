@@ -67,20 +67,18 @@ class GraphQLView(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         opened: list[Database] = []
         scope[_OPEN_DATABASES] = opened
-        gone = False
         try:
             if scope["type"] == "http":
-                gone = await self._serve_while_connected(scope, receive, send)
+                await self._serve_while_connected(scope, receive, send)
             else:
                 await super().__call__(scope, receive, send)
         finally:
             for db in opened:
-                if gone:
-                    await db.interrupt()
                 await db.close()
 
-    async def _serve_while_connected(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Serve one HTTP request; True if the client disconnected and the work was cancelled."""
+    async def _serve_while_connected(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request; if the client goes away first, stop its statements in the
+        database, then cancel the request (an answer nobody reads is not computed)."""
         task = asyncio.current_task()
         assert task is not None
         body_read = asyncio.Event()
@@ -98,7 +96,9 @@ class GraphQLView(GraphQL[Context, None]):
             while (await receive())["type"] != "http.disconnect":
                 pass
             disconnected = True
-            task.cancel()
+            task.cancel()  # first: what the interruption fails is then not reported
+            for db in scope[_OPEN_DATABASES]:
+                await db.interrupt()
 
         watcher = asyncio.create_task(watch())
         try:
@@ -108,10 +108,10 @@ class GraphQLView(GraphQL[Context, None]):
                 raise
             task.uncancel()
         finally:
-            watcher.cancel()
+            if not disconnected:
+                watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        return disconnected
+                await watcher  # when disconnected: until the statements are interrupted
 
     async def get_context(self, request: Any, response: Any) -> Context:
         db = Database(self.engine)

@@ -30,21 +30,46 @@ class InkgraphSchema(strawberry.Schema):
         return None
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        """strawberry's execute, bounded by the execution timeout: past it the request's
-        statements in flight are cancelled and the answer is `TIMEOUT` with `data: null`."""
+        """strawberry's execute, bounded by the execution timeout: at the deadline the
+        request's task is cancelled and its statement in flight is cancelled in the database;
+        the answer is `TIMEOUT` with `data: null` (see `loaders.Database.interrupt`)."""
         timeout = self.limits.execution_timeout
         if not timeout:
             return await super().execute(*args, **kwargs)
-        try:
-            async with asyncio.timeout(timeout):
-                return await super().execute(*args, **kwargs)
-        except TimeoutError:
-            context = kwargs.get("context_value")
+        context = kwargs.get("context_value")
+        task = asyncio.current_task()
+        assert task is not None
+        state = {"expired": False, "finished": False}
+        stopping: list[asyncio.Task[None]] = []
+
+        async def stop() -> None:
+            # Cancel first, so that nothing the interruption fails is reported; then stop the
+            # statement, which the cancelled task's connection clean-up is waiting for.
+            if not state["finished"]:
+                task.cancel()
             db = getattr(context, "db", None)
             if db is not None:
                 await db.interrupt()
-            log_timeout(context, kwargs.get("operation_name"), timeout)
-            return ExecutionResult(data=None, errors=[timed_out(timeout)])
+
+        def expire() -> None:
+            state["expired"] = True
+            stopping.append(asyncio.create_task(stop()))
+
+        timer = asyncio.get_running_loop().call_later(timeout, expire)
+        try:
+            result = await super().execute(*args, **kwargs)
+        except asyncio.CancelledError:
+            if not state["expired"] or task.uncancel() > 0:
+                raise  # cancelled from outside (client gone, shutdown), not by the deadline
+            result = None
+        finally:
+            state["finished"] = True
+            timer.cancel()
+        if not state["expired"]:
+            return result  # type: ignore[return-value] # set: not expired, so no cancellation
+        await asyncio.gather(*stopping, return_exceptions=True)
+        log_timeout(context, kwargs.get("operation_name"), timeout)
+        return ExecutionResult(data=None, errors=[timed_out(timeout)])
 
     def _get_custom_context_kwargs(
         self, operation_extensions: dict[str, Any] | None = None, *, sync: bool = False
