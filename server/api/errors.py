@@ -15,6 +15,11 @@
                                and `actual`; nothing ran
     TIMEOUT                    the request ran past GRAPHQL_EXECUTION_TIMEOUT; its work, SQL
                                included, was cancelled and `data` is null
+    RATE_LIMITED               a login or sign-up over its throttle (server/throttle.py); no
+                               password was checked; `extensions.retryAfter` is the number of
+                               seconds until the window has room again
+    SERVICE_UNAVAILABLE        a dependency is unreachable (for now: the throttle's shared
+                               storage); nothing was checked or written, try again later
     INTERNAL_SERVER_ERROR      anything unexpected; the message is always "Unexpected error."
                                and the details (traceback, SQL) go to the server log only
 
@@ -38,6 +43,8 @@ GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 TIMEOUT = "TIMEOUT"
+RATE_LIMITED = "RATE_LIMITED"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 UNEXPECTED_MESSAGE = "Unexpected error."
 
 # graphql-core's messages for values that do not coerce to the argument's type: these are the
@@ -83,6 +90,22 @@ def timed_out(seconds: float) -> GraphQLError:
     return GraphQLError(
         f"The request took longer than {seconds:g} s and was cancelled.",
         extensions={"code": TIMEOUT},
+    )
+
+
+def rate_limited(retry_after: int) -> GraphQLError:
+    """A throttled login or sign-up: the field is null, nothing was checked."""
+    return GraphQLError(
+        f"Too many attempts; try again in {retry_after} s.",
+        extensions={"code": RATE_LIMITED, "retryAfter": retry_after},
+    )
+
+
+def throttle_unavailable() -> GraphQLError:
+    """The throttle's shared storage did not answer: refuse rather than go unthrottled."""
+    return GraphQLError(
+        "Sign-in is unavailable for a moment; try again later.",
+        extensions={"code": SERVICE_UNAVAILABLE},
     )
 
 
