@@ -10,10 +10,11 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import uvicorn
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -70,6 +71,16 @@ async def settles_to_zero(engine: AsyncEngine, backend: str, within: float = 1.0
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.05)
+
+
+async def eventually(check: Callable[[], bool], within: float) -> bool:
+    deadline = time.monotonic() + within
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
 
 
 async def test_a_slow_request_answers_timeout_and_its_statement_is_cancelled(
@@ -169,3 +180,42 @@ async def test_zero_turns_the_timeout_off(engine: AsyncEngine) -> None:
     async with make_client(engine, Settings(graphql_execution_timeout=0)) as http:
         response = await http.post("/graphql", json={"query": QUERY})
     assert "errors" not in response.json()
+
+
+async def test_a_real_client_hanging_up_cancels_its_statement(
+    backend: str, engine: AsyncEngine
+) -> None:
+    """The same over a socket to uvicorn, which tells the app with `http.disconnect`."""
+    config = uvicorn.Config(
+        create_app(Settings(), engine=engine),
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        assert await eventually(lambda: server.started, within=10)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        body = json.dumps({"query": QUERY}).encode()
+        head = (
+            f"POST /graphql HTTP/1.1\r\nHost: inkgraph\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with slow_statements(engine, backend):
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(head + body)
+            await writer.drain()
+            await asyncio.sleep(0.5)
+            if backend != "sqlite":
+                assert await running(engine, backend) == 1
+            assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+            writer.close()
+            await writer.wait_closed()
+            # The connection can only come back once the statement has stopped.
+            assert await eventually(lambda: engine.pool.checkedout() == 0, within=1.0)  # type: ignore[attr-defined]
+        assert await settles_to_zero(engine, backend)
+    finally:
+        server.should_exit = True
+        await serving
