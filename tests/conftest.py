@@ -51,8 +51,9 @@ async def engine(
         yield engine
 
 
-# Every query limit off, for tests whose documents are about something else (statement counts
-# over many IDs, a 40,000-value `in:`) and would now be refused by a limit.
+# Every query limit off, and the execution timeout, for tests whose documents are about
+# something else (statement counts at scale, a 40,000-value `in:`) and would now be refused by a
+# limit, or outlast 10 s on a loaded machine.
 UNLIMITED = {
     "graphql_max_characters": 0,
     "graphql_max_tokens": 0,
@@ -63,6 +64,7 @@ UNLIMITED = {
     "graphql_max_cost": 0,
     "graphql_max_node_ids": 0,
     "graphql_max_input_list": 0,
+    "graphql_execution_timeout": 0,
 }
 
 
