@@ -4,7 +4,7 @@ This package knows tables, relations, keys and SQL. It never imports `server`, s
 starlette: GraphQL names, global IDs, cursor strings and error codes belong to `server/`.
 """
 
-from loaders.database import Database
+from loaders.database import Database, DatabaseUnavailable, StatementTimeout
 from loaders.registry import Loaders
 from loaders.relations import Relation, primary_key
 from loaders.specs import EMPTY_PAGE, Condition, Op, Order, Page, PageSpec, Position
@@ -13,6 +13,7 @@ __all__ = [
     "EMPTY_PAGE",
     "Condition",
     "Database",
+    "DatabaseUnavailable",
     "Loaders",
     "Op",
     "Order",
@@ -20,5 +21,6 @@ __all__ = [
     "PageSpec",
     "Position",
     "Relation",
+    "StatementTimeout",
     "primary_key",
 ]

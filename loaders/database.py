@@ -2,18 +2,33 @@
 
 One request gets one `Database`. Its statements run on one pooled connection, taken at the first
 statement and given back by `close()` at the end of the request, so a request costs at most one
-pool checkout (and one pre-ping). aiodataloader dispatches the batches of different loaders
-concurrently, but a connection can run one statement at a time, so `fetch` queues them behind a
-lock: the work done is the same, and every statement of a request sees one connection's view.
-Before a long wait that needs no database (a password hash) the request calls `release()`, so
-a burst of such requests cannot drain the pool that every other request needs.
+pool checkout. aiodataloader dispatches the batches of different loaders concurrently, but a
+connection can run one statement at a time, so `fetch` queues them behind a lock. Before a long
+wait that needs no database (a password hash) the request calls `release()`, so a burst of such
+requests cannot drain the pool that every other request needs.
 
-`interrupt()` stops the request's database work at once (execution timeout, client gone): no
-statement starts any more, and the one in flight is cancelled in the database itself —
-SQLite's `sqlite3_interrupt`, PostgreSQL's `pg_cancel_backend`, MariaDB's `KILL QUERY`, the last
-two from a second pooled connection. Cancelling only the Python task would leave the statement
-running (SQLite in its thread, the others on the server) and the task stuck in SQLAlchemy's
-graceful close of the connection until it ends. The connection stays usable.
+Reads and writes (the engine runs in autocommit, see server/store/engine.py):
+
+- A read is its SELECTs and nothing more: no BEGIN, no ROLLBACK, no ping. A pooled connection
+  that died while idle fails the first statement of its checkout; that statement, and only
+  that one, is retried once on a fresh connection (a SELECT run twice changes nothing).
+- `transaction()` is all-or-nothing: BEGIN, the writes, COMMIT; any exception sends ROLLBACK.
+  It reports success only once COMMIT has returned. When the connection breaks during COMMIT,
+  or after it while reading the write back, the fault says `outcome_unknown`.
+
+Faults become two exceptions, whatever the driver (the driver's own is chained as the cause):
+
+- `DatabaseUnavailable`: no connection (refused, connect or pool timeout) or one that broke.
+  When it breaks during COMMIT the write may or may not have committed (`outcome_unknown`).
+- `StatementTimeout`: the server cancelled a statement at the statement timeout.
+
+Clean-up never raises: a connection that cannot be closed cleanly is invalidated (dropped from
+the pool), so the end of a request cannot fail after its answer was written.
+
+`interrupt()` stops a request's work at once (execution timeout, client gone): no statement
+starts any more, and the one in flight is cancelled in the database itself — SQLite's
+`sqlite3_interrupt`, PostgreSQL's `pg_cancel_backend`, MariaDB's `KILL QUERY`, the last two from
+a second pooled connection. Cancelling only the Python task would leave the statement running.
 
 `busy()` / `idle()` tell `loaders.rounds.Rounds` whether a statement of this request is running
 or queued: the next round of batches waits until none is.
@@ -21,24 +36,111 @@ or queued: the next round of batches waits until none is.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Executable, Row, text
+from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+logger = logging.getLogger("inkgraph.db")
+
+_PG_QUERY_CANCELED = "57014"  # statement_timeout (and a cancel request)
+_MYSQL_STATEMENT_TIMEOUTS = {1969, 3024}  # MariaDB max_statement_time, MySQL max_execution_time
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached, or the connection to it broke."""
+
+    def __init__(self, reason: str, *, outcome_unknown: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.outcome_unknown = outcome_unknown
+
+
+class StatementTimeout(Exception):
+    """The database cancelled a statement that ran past the statement timeout."""
+
+
+def fault(error: BaseException) -> DatabaseUnavailable | StatementTimeout | None:
+    """What a driver or pool error means for the client, or None when it is no fault of the
+    database's (a constraint violation, a bug)."""
+    if isinstance(error, DatabaseUnavailable | StatementTimeout):
+        return error
+    if isinstance(error, PoolTimeout):
+        return DatabaseUnavailable("no pooled connection became free in time")
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return DatabaseUnavailable("the connection broke")
+        if _is_statement_timeout(error.orig):
+            return StatementTimeout("the statement ran past the statement timeout")
+        if isinstance(error.orig, OSError):
+            return DatabaseUnavailable("the connection broke")
+        return None
+    if isinstance(error, OSError):  # also TimeoutError and ConnectionError, raw from a driver
+        return DatabaseUnavailable("the database does not answer")
+    return None
+
+
+def _is_statement_timeout(orig: BaseException | None) -> bool:
+    if getattr(orig, "sqlstate", None) == _PG_QUERY_CANCELED:
+        return True
+    if isinstance(orig, sqlite3.OperationalError) or "sqlite" in type(orig).__module__:
+        return str(orig) == "interrupted"
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    return bool(args) and args[0] in _MYSQL_STATEMENT_TIMEOUTS
+
+
+@asynccontextmanager
+async def explicit_transaction(connection: AsyncConnection) -> AsyncIterator[AsyncConnection]:
+    """BEGIN … COMMIT on an autocommit connection; ROLLBACK on any exception (a rollback that
+    fails too leaves the connection invalidated, and the first exception is what propagates)."""
+    await connection.exec_driver_sql("BEGIN")
+    try:
+        yield connection
+    except BaseException:
+        await _rollback_quietly(connection)
+        raise
+    await connection.exec_driver_sql("COMMIT")
+
+
+async def _rollback_quietly(connection: AsyncConnection) -> None:
+    try:
+        await connection.exec_driver_sql("ROLLBACK")
+    except Exception:  # the connection is gone or unusable: the server rolls back on its own
+        logger.debug("rollback failed; dropping the connection", exc_info=True)
+        await _invalidate_quietly(connection)
+
+
+async def _invalidate_quietly(connection: AsyncConnection) -> None:
+    with contextlib.suppress(Exception):
+        await connection.invalidate()
+
 
 # Cancelling a statement from a second session must not wait long for a pooled connection.
 _CANCEL_TIMEOUT = 2.0
 
 
 class Database:
-    """Per-request access to the database. Call `close()` when the request is done."""
+    """Per-request access to the database. Call `close()` when the request is done.
+
+    `outage` is the first outage this request met (None if none), `timed_out` whether a
+    statement hit the statement timeout, and `reached` whether any statement succeeded: the
+    server's health log reads them.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect_name = engine.dialect.name
+        self.outage: DatabaseUnavailable | None = None
+        self.reached = False
+        self.timed_out = False
+        self.committed = False  # a transaction of this request has committed
         self._connection: AsyncConnection | None = None
+        self._fresh_checkout = False  # no statement has run on this checkout yet
         self._closed = False
         self._lock = asyncio.Lock()
         self._users = 0  # statements and transactions running or waiting for the connection
@@ -46,7 +148,7 @@ class Database:
         self._idle.set()
         # Set while a statement may be running in the database: from just before it is sent
         # until its result is back (a statement whose awaiting task was cancelled stays "in
-        # flight": the database may still be running it).
+        # flight": the database may still be running it). See `interrupt`.
         self._in_flight = False
         self._driver: Any = None  # the DB-API driver's connection (for interrupting it)
         self._session_id: int | None = None  # PostgreSQL's backend pid, MariaDB's thread id
@@ -59,47 +161,119 @@ class Database:
         await self._idle.wait()
 
     @asynccontextmanager
-    async def _use(self) -> AsyncIterator[AsyncConnection]:
+    async def _use(self) -> AsyncIterator[None]:
         self._users += 1
         self._idle.clear()
         try:
             async with self._lock:
-                yield await self._connect()
+                yield
         finally:
             self._users -= 1
             if not self._users:
                 self._idle.set()
 
-    async def fetch(self, statement: Executable) -> Sequence[Row[Any]]:
-        """Run one SELECT and return all its rows."""
-        async with self._use() as connection:
-            self._in_flight = True
-            result = await connection.execute(statement)
-            self._in_flight = False
-            return result.all()
+    async def fetch(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        """Run one SELECT (with `parameters` for its unvalued bind parameters) and return all
+        its rows."""
+        async with self._use():
+            connection = await self._connect()
+            retry = self._fresh_checkout
+            try:
+                return await self._run(connection, statement, parameters)
+            except Exception as error:
+                if not (retry and isinstance(fault(error), DatabaseUnavailable)):
+                    self._raise(error)
+            # A connection that died in the pool: once more, on a fresh one.
+            await self._disconnect()
+            connection = await self._connect()
+            try:
+                return await self._run(connection, statement, parameters)
+            except Exception as error:
+                self._raise(error)
+
+    async def _run(
+        self,
+        connection: AsyncConnection,
+        statement: Executable,
+        parameters: Mapping[str, Any] | None,
+    ) -> Sequence[Row[Any]]:
+        self._in_flight = True
+        result = await connection.execute(statement, parameters)
+        self._in_flight = False
+        rows = result.all()
+        self._fresh_checkout = False
+        self.reached = True
+        return rows
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """Run writes as one transaction on this request's connection: commit on success,
-        roll back on any exception. Reads issued afterwards see the committed writes."""
-        async with self._use() as connection:
-            if connection.in_transaction():
-                await connection.commit()  # end the read snapshot; the writes start fresh
+        roll back on any exception. Database faults come out as `DatabaseUnavailable` or
+        `StatementTimeout`; other exceptions (a `Rejected`, an IntegrityError) unchanged."""
+        async with self._use():
+            connection = await self._begin()
             self._in_flight = True  # writes are statements in flight until the COMMIT is back
             try:
                 yield connection
-            except BaseException:
-                await connection.rollback()
+            except BaseException as error:  # also a cancellation: roll back, let it go on
+                await _rollback_quietly(connection)
+                if isinstance(error, Exception):
+                    self._raise(error)
                 raise
-            await connection.commit()
+            try:
+                await connection.exec_driver_sql("COMMIT")
+            except Exception as error:
+                problem = fault(error)
+                if isinstance(problem, DatabaseUnavailable):
+                    # COMMIT may have reached the server before the connection broke.
+                    unknown = DatabaseUnavailable(problem.reason, outcome_unknown=True)
+                    self._raise(error, unknown)
+                await _rollback_quietly(connection)
+                self._raise(error)
+            self.reached = self.committed = True
             self._in_flight = False
+            # The transaction is over: the next read may be retried, so that a connection
+            # breaking right after COMMIT does not turn a saved write into an error.
+            self._fresh_checkout = True
+
+    async def _begin(self) -> AsyncConnection:
+        connection = await self._connect()
+        retry = self._fresh_checkout
+        try:
+            await connection.exec_driver_sql("BEGIN")
+        except Exception as error:
+            if not (retry and isinstance(fault(error), DatabaseUnavailable)):
+                self._raise(error)
+            await self._disconnect()  # nothing was written: BEGIN again on a fresh connection
+            connection = await self._connect()
+            try:
+                await connection.exec_driver_sql("BEGIN")
+            except Exception as error:
+                self._raise(error)
+        self._fresh_checkout = False
+        return connection
+
+    def _raise(self, error: Exception, problem: Exception | None = None) -> NoReturn:
+        """Raise `error` as the fault it means (chained), remembering an outage."""
+        problem = problem or fault(error)
+        if isinstance(problem, DatabaseUnavailable) and self.committed:
+            # This request's write was committed; what broke afterwards is the reading back.
+            problem = DatabaseUnavailable(problem.reason, outcome_unknown=True)
+        if isinstance(problem, DatabaseUnavailable) and self.outage is None:
+            self.outage = problem
+        self.timed_out = self.timed_out or isinstance(problem, StatementTimeout)
+        if problem is None or problem is error:
+            raise error
+        raise problem from error
 
     async def interrupt(self) -> None:
         """Stop this request's database work now: refuse new statements and cancel the one in
-        flight in the database, so that whatever awaits it gets an error at once. Call it
-        *before* cancelling the request's task: SQLAlchemy answers a cancelled statement by
-        closing the connection gracefully, which waits for the statement to end. Safe to call
-        at any time and more than once; failures are ignored (the statement may have ended)."""
+        flight in the database, so that whatever awaits it gets an error at once. Cancel the
+        request's task first (then nothing the interruption fails is reported): SQLAlchemy
+        answers a cancelled statement by closing the connection gracefully, which waits for
+        the statement to end. Safe at any time and more than once; failures are ignored."""
         self._closed = True
         if not self._in_flight or self._driver is None:
             return
@@ -124,28 +298,42 @@ class Database:
     async def close(self) -> None:
         """The request is over: give the connection back; later statements are refused (a
         batch still pending when a request ends must not check out a connection nobody
-        returns)."""
+        returns). Never raises for a broken connection."""
         self._closed = True
         await self._disconnect()
 
     async def _disconnect(self) -> None:
         connection, self._connection = self._connection, None
         self._in_flight, self._driver, self._session_id = False, None, None
-        if connection is not None:
+        if connection is None:
+            return
+        try:
             await connection.close()
+        except Exception:  # a broken connection: drop it; the failure was already answered
+            logger.debug("closing a connection failed; dropping it", exc_info=True)
+            await _invalidate_quietly(connection)
 
-    async def _connect(self) -> AsyncConnection:
-        if self._closed:
-            raise RuntimeError("this request's database access is closed")
-        if self._connection is None:
-            self._connection = connection = await self.engine.connect()
-            self._in_flight = False
-            # Kept now: once a cancelled statement invalidates the connection, SQLAlchemy no
-            # longer hands out the driver's.
+    def _remember_driver(self, connection: AsyncConnection) -> None:
+        # Kept now: once a cancelled statement invalidates the connection, SQLAlchemy no
+        # longer hands out the driver's.
+        self._in_flight = False
+        with contextlib.suppress(Exception):
             driver: Any = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
             self._driver = driver
             if self.dialect_name == "postgresql":
                 self._session_id = driver.get_server_pid()
             elif self.dialect_name in {"mysql", "mariadb"}:
                 self._session_id = driver.thread_id()
+
+    async def _connect(self) -> AsyncConnection:
+        if self._closed:
+            raise RuntimeError("this request's database access is closed")
+        if self._connection is None:
+            try:
+                self._connection = await self.engine.connect()
+            except Exception as error:
+                problem = fault(error) or DatabaseUnavailable("cannot connect to the database")
+                self._raise(error, problem)
+            self._fresh_checkout = True
+            self._remember_driver(self._connection)
         return self._connection

@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -63,21 +64,75 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 20, 100)
 
 
+# What `--workers` children import: each builds its own app (and engine, and pool) from the
+# environment, which the parent has completed with the command line's overrides.
+WORKER_APP = "server.cli:worker_app"
+WORKER_HEALTHCHECK_SECONDS = 60
+# Files a server holds besides client sockets: modules, logs, the event loop's own descriptors.
+OPEN_FILES_RESERVE = 128
+
+
+def worker_app() -> Any:
+    """The app factory of one `--workers` child process."""
+    from server.app import create_app
+
+    app = create_app(Settings())
+    tune_gc()
+    return app
+
+
+def _open_files_for(settings: Settings) -> None:
+    """Make room for HTTP_MAX_CONNECTIONS sockets plus the pool and the process's own files."""
+    from server.httplimits import raise_open_files_limit
+
+    if not settings.http_max_connections:
+        return
+    needed = settings.http_max_connections + settings.db_pool_size + settings.db_max_overflow
+    needed += OPEN_FILES_RESERVE
+    soft, _hard = raise_open_files_limit(needed)
+    if soft < needed:
+        logging.getLogger("inkgraph").warning(
+            "open files limited to %d: fewer than HTTP_MAX_CONNECTIONS=%d connections fit "
+            "(raise the hard limit, ulimit -Hn, or lower HTTP_MAX_CONNECTIONS)",
+            soft,
+            settings.http_max_connections,
+        )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.httplimits import uvicorn_options
 
     settings = _settings(args)
+    _open_files_for(settings)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "proxy_headers": False,
+        **uvicorn_options(settings),
+    }
+    if args.workers > 1:
+        # Children are spawned, not forked: they read their settings from the environment.
+        for name in ("database_url", "host", "port"):
+            if getattr(args, name, None) is not None:
+                os.environ[name.upper()] = str(getattr(settings, name))
+        uvicorn.run(
+            WORKER_APP,
+            factory=True,
+            workers=args.workers,
+            # uvicorn replaces a child that misses its 5 s health check (answered by a thread:
+            # it detects a dead process, not a busy loop). A child still importing on a busy
+            # machine missed it and was replaced in a loop.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            **options,
+        )
+        return 0
     app = create_app(settings)
     tune_gc()
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        proxy_headers=False,
-    )
+    uvicorn.run(app, **options)
     return 0
 
 
@@ -107,10 +162,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_create_editor(args: argparse.Namespace) -> int:
+    from server.store.engine import transaction
     from server.store.writes import set_editor
 
     async def grant(engine: AsyncEngine) -> bool:
-        async with engine.begin() as connection:
+        async with transaction(engine) as connection:
             return await set_editor(connection, args.username)
 
     if not _with_engine(_settings(args), grant):
@@ -161,7 +217,13 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    command("serve", cmd_serve, "serve GraphQL over HTTP", network=True)
+    serve = command("serve", cmd_serve, "serve GraphQL over HTTP", network=True)
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes sharing the port (default 1); each has its own database pool",
+    )
     command("migrate", cmd_migrate, "apply database migrations (creates tables, not databases)")
     command("seed", cmd_seed, "insert demo data into an empty database")
     editor = command(
@@ -175,10 +237,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _invalid_settings(error: ValidationError) -> str:
     # Only the messages: pydantic's own text repeats the input, which may hold a password.
     return "; ".join(
-        f"{_SOURCES.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'settings'}: "
+        f"{_SOURCES.get(str(e['loc'][0]), str(e['loc'][0]).upper()) if e['loc'] else 'settings'}: "
         f"{e['msg'].removeprefix('Value error, ')}"
         for e in error.errors()
     )

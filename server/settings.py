@@ -57,6 +57,57 @@ class Settings(BaseSettings):
     # Password hashes computed at once, in threads; 0 = all cores but one (at least one), so
     # a burst of logins never takes the core the event loop serves other requests on.
     password_hash_workers: int = Field(default=0, ge=0)
+    # --- database faults ---
+    # Seconds; 0 turns a limit off. Connecting (a host that swallows packets would otherwise
+    # hold a request for a minute or more), waiting for a pooled connection under a burst,
+    # and one SQL statement (PostgreSQL statement_timeout, MariaDB max_statement_time, SQLite
+    # an interrupt). The first two are answered SERVICE_UNAVAILABLE, the last TIMEOUT.
+    db_connect_timeout: float = Field(default=5.0, ge=0)
+    db_pool_timeout: float = Field(default=10.0, ge=0)
+    db_statement_timeout: float = Field(default=8.0, ge=0)
+
+    # --- HTTP limits (API.md "HTTP limits", "Browsers and CSRF"); 0 turns a limit off ---
+    # Enforced by `inkgraph serve` itself (server/httplimits.py, server/bodylimit.py): no
+    # reverse proxy is assumed in front.
+    http_max_body_bytes: int = Field(default=1_048_576, ge=0)
+    http_max_header_bytes: int = Field(default=16_384, ge=0)
+    # Seconds from connection open (or the next request's first byte) to the end of the head.
+    http_header_timeout: float = Field(default=10.0, ge=0)
+    # Seconds from the end of the head to the last body byte: a total, so a drip is cut off.
+    http_body_timeout: float = Field(default=30.0, ge=0)
+    http_keepalive_timeout: float = Field(default=5.0, ge=0)
+    # Open connections per process; beyond it a connection is answered 503 with Retry-After.
+    http_max_connections: int = Field(default=1000, ge=0)
+    # Exact origins allowed cross-origin requests (comma-separated); none by default.
+    cors_allow_origins: str = ""
+
+    @field_validator("token_ttl", mode="before")
+    @classmethod
+    def _seconds_or_iso_duration(cls, value: object) -> object:
+        # pydantic reads "60" from the environment as an ISO 8601 attempt and fails; the
+        # documented form is plain seconds (TOKEN_TTL=2592000), so numbers are seconds.
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                return value.strip()
+        return value
+
+    @field_validator("token_ttl")
+    @classmethod
+    def _positive_ttl(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration: seconds (2592000) or ISO 8601 (P30D)")
+        return value
+
+    def cors_origins(self) -> list[str]:
+        """`cors_allow_origins` as a list of exact origins (empty: no CORS at all)."""
+        return [origin.strip() for origin in self.cors_allow_origins.split(",") if origin.strip()]
+
+    # --- compiled execution plan ---
+    # Answer queries through a plan compiled per document (server/api/plan.py); false runs
+    # every operation through plain graphql-core (same answers, more CPU per request).
+    graphql_compiled_plan: bool = True
 
     # --- query limits and execution (API.md "Limits and protection"); 0 turns a limit off ---
     graphql_max_characters: int = Field(default=15_000, ge=0)

@@ -1,8 +1,11 @@
 """`GraphQLView`: strawberry's ASGI app with our context, status codes, JSON and IDE.
 
 - One `Database` (one pooled connection at most) and one fresh `Loaders` per request; the
-  connection is handed back when the request ends, whatever happened.
-- A mutation over GET is 405 (GraphQL-over-HTTP), not strawberry's 400.
+  connection is handed back when the request ends, whatever happened (closing never raises:
+  a broken connection is dropped, so no answer is lost to its clean-up).
+- The app's `DatabaseHealth` rides in the ASGI scope for `server.api.faults.DatabaseFaults`.
+- A mutation over GET is 405 (GraphQL-over-HTTP), not strawberry's 400, with the `Allow`
+  header RFC 9110 requires on every 405.
 - JSON is decoded and encoded with orjson.
 - GraphiQL is served with its assets from this server (no CDN; see server/ide.py).
 - A client that goes away cancels its request: once the body is read, `http.disconnect` is
@@ -20,7 +23,7 @@ from cross_web import HTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
@@ -29,11 +32,14 @@ from strawberry.types import ExecutionResult
 from loaders import Database, Loaders
 from server.api.context import AuthConfig, Context
 from server.api.errors import TIMEOUT, classify
+from server.api.faults import HEALTH_SCOPE_KEY
 from server.api.limits import trim_errors
 from server.auth import bearer_token
+from server.health import DatabaseHealth
 from server.ide import offline_ide_html
 
 _OPEN_DATABASES = "inkgraph.databases"
+ALLOW = (b"allow", b"GET, POST")
 _SUB_RESPONSE = "inkgraph.sub_response"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
@@ -59,17 +65,33 @@ def prefers_graphql_response_json(accept: str) -> bool:
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, schema: Any, engine: AsyncEngine, auth: AuthConfig, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        schema: Any,
+        engine: AsyncEngine,
+        auth: AuthConfig,
+        health: DatabaseHealth | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(schema, **kwargs)
         self.engine = engine
         self.auth = auth
+        self.health = health or DatabaseHealth()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         opened: list[Database] = []
         scope[_OPEN_DATABASES] = opened
+        scope[HEALTH_SCOPE_KEY] = self.health
+
+        async def send_with_allow(message: Message) -> None:
+            # strawberry turns our 405 into a plain response without headers.
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                message = {**message, "headers": [*message.get("headers", ()), ALLOW]}
+            await send(message)
+
         try:
             if scope["type"] == "http":
-                await self._serve_while_connected(scope, receive, send)
+                await self._serve_while_connected(scope, receive, send_with_allow)
             else:
                 await super().__call__(scope, receive, send)
         finally:

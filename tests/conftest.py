@@ -5,16 +5,18 @@ contract data set (tests/support/dataset.py); `engine` is that database's engine
 """
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.api import plan
 from server.app import create_app
 from server.settings import Settings
-from tests.support import dataset
+from tests.support import dataset, shadow
 from tests.support.backends import fresh_database, in_ci, unreachable_reason
 from tests.support.gql import GraphQLClient
 
@@ -22,6 +24,45 @@ BACKEND_PARAMS = [
     pytest.param(name, marks=getattr(pytest.mark, name))
     for name in ("sqlite", "postgresql", "mariadb")
 ]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--plan",
+        choices=shadow.MODES,
+        default="compare",
+        help="compiled execution plan: off (plain graphql-core), on, or compare (default: "
+        "every query answered by both, byte for byte; tests/support/shadow.py)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    mode = config.getoption("--plan")
+    # Settings() in the tests reads it, as the server reads GRAPHQL_COMPILED_PLAN.
+    os.environ["GRAPHQL_COMPILED_PLAN"] = "false" if mode == "off" else "true"
+    if mode == "compare":
+        shadow.install()
+
+
+@pytest.fixture(autouse=True)
+def plan_matches_graphql_core() -> Iterator[None]:
+    """In compare mode, a query whose two answers differ fails the test that sent it."""
+    shadow.MISMATCHES.clear()
+    yield
+    if shadow.MISMATCHES:
+        found = "\n".join(shadow.MISMATCHES)
+        shadow.MISMATCHES.clear()
+        pytest.fail(f"compiled plan and graphql-core answered differently:\n{found}")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    mode = config.getoption("--plan")
+    stats = ", ".join(f"{k} {v}" for k, v in sorted(plan.STATS.items()))
+    compared = shadow.COUNTS["compared"]
+    terminalreporter.write_line(
+        f"compiled plan: --plan={mode}; operations {stats or 'none'}"
+        + (f"; {compared} queries compared with graphql-core" if mode == "compare" else "")
+    )
 
 
 @pytest.fixture(autouse=True)

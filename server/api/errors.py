@@ -13,13 +13,19 @@
     QUERY_TOO_COMPLEX          the document is over a query limit (characters, tokens, directives,
                                aliases, depth, nodes, cost); `extensions` carry `limit`, `max`
                                and `actual`; nothing ran
-    TIMEOUT                    the request ran past GRAPHQL_EXECUTION_TIMEOUT; its work, SQL
-                               included, was cancelled and `data` is null
     RATE_LIMITED               a login or sign-up over its throttle (server/throttle.py); no
                                password was checked; `extensions.retryAfter` is the number of
                                seconds until the window has room again
-    SERVICE_UNAVAILABLE        a dependency is unreachable (for now: the throttle's shared
-                               storage); nothing was checked or written, try again later
+    SERVICE_UNAVAILABLE        a dependency is unreachable: the database could not be reached or
+                               the connection broke (no connection, connect or pool timeout), or
+                               the throttle's shared storage did not answer; nothing was written
+                               — except when the connection broke during COMMIT: then the
+                               write's outcome is unknown (`extensions.outcomeUnknown: true`),
+                               re-read before retrying
+    TIMEOUT                    a database statement ran past DB_STATEMENT_TIMEOUT and was
+                               cancelled, or the request ran past GRAPHQL_EXECUTION_TIMEOUT (its
+                               statement in flight cancelled, `data` null); a mutation's
+                               transaction was rolled back
     INTERNAL_SERVER_ERROR      anything unexpected; the message is always "Unexpected error."
                                and the details (traceback, SQL) go to the server log only
 
@@ -35,6 +41,8 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from loaders import DatabaseUnavailable, StatementTimeout
+
 logger = logging.getLogger("inkgraph.errors")
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
@@ -42,9 +50,9 @@ GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
-TIMEOUT = "TIMEOUT"
 RATE_LIMITED = "RATE_LIMITED"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+TIMEOUT = "TIMEOUT"
 UNEXPECTED_MESSAGE = "Unexpected error."
 
 # graphql-core's messages for values that do not coerce to the argument's type: these are the
@@ -93,6 +101,25 @@ def timed_out(seconds: float) -> GraphQLError:
     )
 
 
+def database_fault(
+    error: GraphQLError, fault: DatabaseUnavailable | StatementTimeout
+) -> GraphQLError:
+    """SERVICE_UNAVAILABLE (TIMEOUT for a statement timeout) in `error`'s place; the driver's
+    own message stays in the log."""
+    extensions: dict[str, Any] = {"code": SERVICE_UNAVAILABLE}
+    message = "The database is unavailable right now. Try again shortly."
+    if isinstance(fault, StatementTimeout):
+        extensions["code"] = TIMEOUT
+        message = "A database statement took too long and was cancelled."
+    elif fault.outcome_unknown:
+        extensions["outcomeUnknown"] = True
+        message = (
+            "The database connection broke while this change was being committed: it may or "
+            "may not have been saved. Read it back before retrying."
+        )
+    return GraphQLError(message, nodes=error.nodes, path=error.path, extensions=extensions)
+
+
 def rate_limited(retry_after: int) -> GraphQLError:
     """A throttled login or sign-up: the field is null, nothing was checked."""
     return GraphQLError(
@@ -126,7 +153,9 @@ def is_unexpected(error: GraphQLError) -> bool:
     if _code(error) is not None:
         return False
     original = _original(error)
-    if original is None or isinstance(original, UserInputError):
+    if original is None or isinstance(
+        original, UserInputError | DatabaseUnavailable | StatementTimeout
+    ):
         return False
     return not isinstance(original, GraphQLError)
 
@@ -136,6 +165,9 @@ def classify(error: GraphQLError) -> GraphQLError:
     code = _code(error)
     if code is not None:
         return error
+    original = _original(error)
+    if isinstance(original, DatabaseUnavailable | StatementTimeout):
+        return database_fault(error, original)
     if is_unexpected(error):
         return GraphQLError(
             UNEXPECTED_MESSAGE,

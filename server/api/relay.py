@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from sqlalchemy import Row, Table
 
-from loaders import Condition, Order, Page, PageSpec
+from loaders import Condition, Order, Page, PageSpec, Relation
 from server.api import cursors
 from server.api.context import Info
 from server.api.errors import bad_user_input
@@ -41,6 +41,20 @@ class PageInfo:
 class Edge(Generic[T]):
     cursor: str
     node: T
+
+
+# Key of `ConnectionField` in a connection field's strawberry metadata.
+CONNECTION_FIELD = "inkgraph.connection"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionField:
+    """What a connection field serves: read by the compiled plan (server/api/plan.py), which
+    answers such fields from the loaders without calling the resolver."""
+
+    target: str  # the node type's name
+    field: str  # the name in its cursors ("User.posts")
+    relation: Relation | None  # None for a root connection
 
 
 @dataclass(slots=True)

@@ -1,17 +1,21 @@
 """`build_schema()`: the strawberry schema, with error codes, masking and limits attached."""
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from server.api.errors import ErrorCodes, timed_out
 from server.api.execution import LeafFastPathContext
+from server.api.faults import DatabaseFaults
 from server.api.limits import LimitsExtension, QueryLimits, log_timeout
 from server.api.mutations import Mutation
+from server.api.plan import PlanExecutor
 from server.api.query import Query
 from server.api.scalars import SCALAR_MAP
 from server.api.types import Article, Comment, Post, User
@@ -29,14 +33,33 @@ class InkgraphSchema(strawberry.Schema):
         # unexpected ones were already logged with their traceback by ErrorCodes.
         return None
 
-    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
         """strawberry's execute, bounded by the execution timeout: at the deadline the
         request's task is cancelled and its statement in flight is cancelled in the database;
         the answer is `TIMEOUT` with `data: null` (see `loaders.Database.interrupt`)."""
+        args: tuple[Any, ...] = (
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
+        )
+        kwargs: dict[str, Any] = {}
         timeout = self.limits.execution_timeout
         if not timeout:
             return await super().execute(*args, **kwargs)
-        context = kwargs.get("context_value")
+        context = context_value
         task = asyncio.current_task()
         assert task is not None
         state = {"expired": False, "finished": False}
@@ -68,7 +91,7 @@ class InkgraphSchema(strawberry.Schema):
         if not state["expired"]:
             return result  # type: ignore[return-value] # set: not expired, so no cancellation
         await asyncio.gather(*stopping, return_exceptions=True)
-        log_timeout(context, kwargs.get("operation_name"), timeout)
+        log_timeout(context, operation_name, timeout)
         return ExecutionResult(data=None, errors=[timed_out(timeout)])
 
     def _get_custom_context_kwargs(
@@ -81,10 +104,17 @@ class InkgraphSchema(strawberry.Schema):
         return kwargs
 
 
-def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
-    """The schema served at /graphql and printed to schema.graphql, under `limits`."""
+def build_schema(
+    limits: QueryLimits | None = None, *, compiled_plan: bool = True
+) -> strawberry.Schema:
+    """The schema served at /graphql and printed to schema.graphql, under `limits`.
+
+    `compiled_plan` answers queries through server/api/plan.py; False leaves every
+    operation to graphql-core (with the scalar fast path of server/api/execution.py)."""
     limits = limits or QueryLimits()
-    extensions: list[Any] = [ErrorCodes, lambda: LimitsExtension(limits)]
+    # LimitsExtension parses and validates with its own caches (it replaces strawberry's
+    # ParserCache and ValidationCache).
+    extensions: list[Any] = [ErrorCodes, DatabaseFaults, lambda: LimitsExtension(limits)]
     schema = InkgraphSchema(
         query=Query,
         mutation=Mutation,
@@ -93,7 +123,7 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
         config=StrawberryConfig(
             scalar_map=SCALAR_MAP, disable_field_suggestions=not limits.suggestions
         ),
-        execution_context_class=LeafFastPathContext,
+        execution_context_class=PlanExecutor if compiled_plan else LeafFastPathContext,
     )
     schema.limits = limits
     return schema

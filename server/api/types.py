@@ -20,7 +20,14 @@ from sqlalchemy import Row, Table
 from loaders import Condition, Order, Relation
 from server.api import ids
 from server.api.context import Info
-from server.api.relay import Connection, PageSource, page_spec, shareable
+from server.api.relay import (
+    CONNECTION_FIELD,
+    Connection,
+    ConnectionField,
+    PageSource,
+    page_spec,
+    shareable,
+)
 from server.api.scalars import DateTime
 from server.store import models
 from server.store.models import table_of
@@ -178,7 +185,11 @@ def connection_field(
         "filter": f"{target}Filter | None",
         "return": f"Connection[{target}]",
     }
-    return strawberry.field(resolver=resolve, description=description)
+    return strawberry.field(
+        resolver=resolve,
+        description=description,
+        metadata={CONNECTION_FIELD: ConnectionField(target, field, relation)},
+    )
 
 
 # ---------------------------------------------------------------------------- entities

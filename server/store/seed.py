@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.auth import Passwords
 from server.store import models
+from server.store.engine import transaction
 from server.store.models import table_of
 from server.store.writes import sync_id_sequences
 
@@ -57,7 +58,7 @@ async def seed(engine: AsyncEngine, passwords: Passwords | None = None) -> bool:
     passwords = passwords or Passwords()
     hashes = {name: await passwords.hash(secret) for name, secret in (EDITOR, READER)}
     users_t = table_of(models.User)
-    async with engine.begin() as connection:
+    async with transaction(engine) as connection:
         existing = (await connection.execute(select(func.count()).select_from(users_t))).scalar()
         if existing:
             return False

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.settings import Settings, to_async_url
 from server.store.engine import make_engine
 from server.store.migrate import upgrade
+from tests.support import shadow
 
 BACKENDS = ("sqlite", "postgresql", "mariadb")
 
@@ -72,6 +73,7 @@ async def fresh_database(backend: str, tmp_dir: Path) -> AsyncIterator[AsyncEngi
         await upgrade(engine)
         yield engine
     finally:
+        await shadow.dispose(engine)  # its connections would keep the database from dropping
         await engine.dispose()
         if backend != "sqlite":
             await _admin(backend, f"DROP DATABASE {name}")

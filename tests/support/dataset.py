@@ -11,6 +11,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.store import models
+from server.store.engine import transaction
 from server.store.models import table_of
 from server.store.writes import sync_id_sequences
 
@@ -163,7 +164,7 @@ async def load(engine: AsyncEngine) -> None:
         (models.Article, [vars(a) for a in ARTICLES]),
         (models.Comment, [vars(c) for c in COMMENTS]),
     ]
-    async with engine.begin() as connection:
+    async with transaction(engine) as connection:
         for model, rows in tables:
             await connection.execute(insert(table_of(model)), rows)
         await sync_id_sequences(connection)

@@ -1,0 +1,170 @@
+"""In-process CPU milliseconds per request of the peer race's queries, compiled plan off vs on.
+
+    .venv/bin/python -m bench.cpu -n 20 --repeat 5 [--backend postgresql] [--queries q2,q4]
+    .venv/bin/python -m bench.cpu --profile cprofile --queries q2 --mode on -n 50
+
+Seeds the benchmark data set (bench/run.py: 2,000 users x 10 posts, 1,000 articles x 20
+comments) into a fresh database, builds two apps over one engine — `GRAPHQL_COMPILED_PLAN`
+off and on — and sends each query of the peer race (Q1–Q7, the inkgraph dialect of
+../shared/peers/queries, copied below) through `httpx.ASGITransport`: the whole request path
+(Starlette, strawberry's view, parsing/validation caches, execution, loaders, SQL driver,
+JSON) but no socket and no uvicorn. Both apps' responses must be byte-identical.
+
+CPU is this process's CPU time (`time.process_time`), so the database server's own work is not
+counted. Off and on are measured interleaved (off/on, then on/off, per repeat), so that load
+from other programs falls on both alike; the table gives the median of the repeats and the
+ratio on ÷ off. `--profile` prints a cProfile or pyinstrument breakdown of one mode instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from bench.run import HEADERS, fresh_database, seed
+from server.app import create_app
+from server.settings import Settings
+from server.store.engine import make_engine
+from server.store.migrate import upgrade
+
+# ../shared/peers/queries/inkgraph/qN.graphql
+QUERIES = {
+    "q1": "{ users(first: 100) { nodes { id: databaseId username } } }",
+    "q2": "{ users(first: 100) { nodes { id: databaseId username posts(first: 100) "
+    "{ nodes { id: databaseId title } } } } }",
+    "q3": "{ posts(first: 100) { nodes { id: databaseId title user { id: databaseId "
+    "username } } } }",
+    "q4": "{ articles(first: 50) { nodes { id: databaseId title comments(first: 100) "
+    "{ nodes { id: databaseId text article { id: databaseId title } author "
+    "{ id: databaseId username } } } } } }",
+    "q5": '{ user(id: "VXNlcjo3") { username posts(first: 100) { nodes { title } } } }',
+    "q6": "{ users(first: 50) { nodes { username posts(first: 3, orderBy: {field: "
+    "CREATED_AT, direction: DESC}) { totalCount nodes { title createdAt } } } } }",
+    "q7": "{ articles(first: 20) { nodes { title comments(first: 10) { nodes { text "
+    "author { username posts(first: 5) { nodes { title } } } } } } } }",
+}
+MODES = ("off", "on")
+
+
+def _client(engine: Any, plan: bool) -> httpx.AsyncClient:
+    app = create_app(Settings(graphql_compiled_plan=plan), engine=engine)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://inkgraph")
+
+
+async def _send(client: httpx.AsyncClient, body: bytes) -> bytes:
+    response = await client.post("/graphql", content=body, headers=HEADERS)
+    if response.status_code != 200 or b'"errors"' in response.content:
+        raise SystemExit(f"bad response {response.status_code}: {response.text[:300]}")
+    return response.content
+
+
+async def _cpu_ms(client: httpx.AsyncClient, body: bytes, n: int) -> float:
+    started = time.process_time()
+    for _ in range(n):
+        await _send(client, body)
+    return 1000 * (time.process_time() - started) / n
+
+
+async def measure(args: argparse.Namespace, clients: dict[str, httpx.AsyncClient]) -> None:
+    bodies = {q: orjson.dumps({"query": QUERIES[q]}) for q in args.queries}
+    for query, body in bodies.items():  # warm caches; the two answers must be the same bytes
+        answers = {mode: await _send(clients[mode], body) for mode in MODES}
+        if answers["off"] != answers["on"]:
+            raise SystemExit(f"{query}: plan on and off answered differently")
+        for mode in MODES:
+            await _cpu_ms(clients[mode], body, 3)
+    samples: dict[tuple[str, str], list[float]] = {}
+    for repeat in range(args.repeat):
+        order = MODES if repeat % 2 == 0 else MODES[::-1]
+        for query, body in bodies.items():
+            for mode in order:
+                samples.setdefault((query, mode), []).append(
+                    await _cpu_ms(clients[mode], body, args.n)
+                )
+    print(f"CPU ms/request, in-process, {args.backend}, median of {args.repeat} x {args.n}")
+    print(f"{'query':6} {'plan off':>9} {'plan on':>9} {'on/off':>7}")
+    for query in bodies:
+        off = statistics.median(samples[(query, "off")])
+        on = statistics.median(samples[(query, "on")])
+        print(f"{query:6} {off:9.2f} {on:9.2f} {on / off:7.2f}")
+
+
+async def profile(args: argparse.Namespace, clients: dict[str, httpx.AsyncClient]) -> None:
+    client = clients[args.mode]
+    for query in args.queries:
+        body = orjson.dumps({"query": QUERIES[query]})
+        await _cpu_ms(client, body, 3)
+        if args.profile == "pyinstrument":
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005, async_mode="enabled")
+            with profiler:
+                ms = await _cpu_ms(client, body, args.n)
+            print(profiler.output_text(unicode=True, color=False, time="percent_of_total"))
+        else:
+            c_profiler = cProfile.Profile()
+            c_profiler.enable()
+            ms = await _cpu_ms(client, body, args.n)
+            c_profiler.disable()
+            stats = pstats.Stats(c_profiler, stream=sys.stdout)
+            stats.sort_stats(args.sort).print_stats(args.lines)
+        print(f"{query} plan {args.mode}: {ms:.2f} CPU ms/request under the profiler")
+
+
+async def amain(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="inkgraph-cpu-") as tmp:
+        async with fresh_database(args.backend, Path(tmp)) as url:
+            engine = make_engine(Settings(database_url=url, db_pool_size=2))
+            try:
+                await upgrade(engine)
+                await seed(engine)
+                clients = {mode: _client(engine, mode == "on") for mode in MODES}
+                try:
+                    if args.profile:
+                        await profile(args, clients)
+                    else:
+                        await measure(args, clients)
+                finally:
+                    for client in clients.values():
+                        await client.aclose()
+            finally:
+                await engine.dispose()
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--queries", default=",".join(QUERIES), help="e.g. q2,q4 (default all)")
+    parser.add_argument("-n", type=int, default=20, help="requests per sample (default 20)")
+    parser.add_argument("--repeat", type=int, default=5, help="samples per mode (default 5)")
+    parser.add_argument("--profile", choices=("cprofile", "pyinstrument"))
+    parser.add_argument("--mode", choices=MODES, default="on", help="with --profile")
+    parser.add_argument("--sort", default="tottime", help="cProfile sort key (default tottime)")
+    parser.add_argument("--lines", type=int, default=30, help="cProfile lines (default 30)")
+    args = parser.parse_args(argv)
+    args.queries = [q.strip() for q in args.queries.split(",") if q.strip()]
+    unknown = [q for q in args.queries if q not in QUERIES]
+    if unknown:
+        parser.error(f"unknown queries {unknown}; choose from {', '.join(QUERIES)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    asyncio.run(amain(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

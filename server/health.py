@@ -1,0 +1,97 @@
+"""`DatabaseHealth`: whether the database answers, as requests find out, logged per transition.
+
+An outage costs the log two lines, not one per failed request:
+
+    database unreachable client=… operation=… request=… reason=the connection broke
+    database reachable again client=… operation=… request=… failed=812 after=14.2s
+
+`failed` counts the requests answered SERVICE_UNAVAILABLE in between. Requests report what they
+saw when they end (`observe`), `/readyz` reports its probe too (`failure(count=False)` /
+`success`), so an idle server still notices both transitions. A statement timeout is no
+outage: it gets its own WARNING line (`statement timed out … timeout=8s`), folded per client.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from loaders import Database
+from server.events import EventLog, Network, events
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Whom a log line names: the client address, the operation name, the request id."""
+
+    client: str = "-"
+    operation: str | None = None
+    request: str = "-"
+
+
+class DatabaseHealth:
+    def __init__(
+        self,
+        statement_timeout: float = 0,
+        trusted: tuple[Network, ...] = (),
+        log: EventLog = events,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.statement_timeout = statement_timeout
+        self.trusted = trusted  # proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES)
+        self.log = log
+        self.clock = clock
+        self.down_since: float | None = None
+        self.failed = 0
+
+    @property
+    def up(self) -> bool:
+        return self.down_since is None
+
+    def observe(self, db: Database, who: Who) -> None:
+        """A request ended: count it as failed if it met an outage, or note that the database
+        answered it."""
+        if db.outage is not None:
+            self.failure(db.outage.reason, who)
+        elif db.reached:
+            self.success(who)
+        if db.timed_out:
+            self.log.emit(
+                logging.WARNING,
+                "statement timed out",
+                client=who.client,
+                operation=who.operation,
+                request=who.request,
+                timeout=f"{self.statement_timeout:g}s",
+            )
+
+    def failure(self, reason: str, who: Who, *, count: bool = True) -> None:
+        """The database did not answer `who` (`count=False`: a probe, not a failed request)."""
+        if self.down_since is None:
+            self.down_since = self.clock()
+            self.failed = 0
+            self.log.emit(
+                logging.ERROR,
+                "database unreachable",
+                client=who.client,
+                operation=who.operation,
+                request=who.request,
+                reason=reason,
+            )
+        if count:
+            self.failed += 1
+
+    def success(self, who: Who) -> None:
+        if self.down_since is None:
+            return
+        after = self.clock() - self.down_since
+        self.down_since = None
+        self.log.emit(
+            logging.INFO,
+            "database reachable again",
+            client=who.client,
+            operation=who.operation,
+            request=who.request,
+            failed=self.failed,
+            after=f"{after:.1f}s",
+        )
