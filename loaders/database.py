@@ -25,6 +25,11 @@ Faults become two exceptions, whatever the driver (the driver's own is chained a
 Clean-up never raises: a connection that cannot be closed cleanly is invalidated (dropped from
 the pool), so the end of a request cannot fail after its answer was written.
 
+`interrupt()` stops a request's work at once (execution timeout, client gone): no statement
+starts any more, and the one in flight is cancelled in the database itself — SQLite's
+`sqlite3_interrupt`, PostgreSQL's `pg_cancel_backend`, MariaDB's `KILL QUERY`, the last two from
+a second pooled connection. Cancelling only the Python task would leave the statement running.
+
 `busy()` / `idle()` tell `loaders.rounds.Rounds` whether a statement of this request is running
 or queued: the next round of batches waits until none is.
 """
@@ -37,7 +42,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
-from sqlalchemy import Executable, Row
+from sqlalchemy import Executable, Row, text
 from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -115,6 +120,10 @@ async def _invalidate_quietly(connection: AsyncConnection) -> None:
         await connection.invalidate()
 
 
+# Cancelling a statement from a second session must not wait long for a pooled connection.
+_CANCEL_TIMEOUT = 2.0
+
+
 class Database:
     """Per-request access to the database. Call `close()` when the request is done.
 
@@ -137,6 +146,12 @@ class Database:
         self._users = 0  # statements and transactions running or waiting for the connection
         self._idle = asyncio.Event()
         self._idle.set()
+        # Set while a statement may be running in the database: from just before it is sent
+        # until its result is back (a statement whose awaiting task was cancelled stays "in
+        # flight": the database may still be running it). See `interrupt`.
+        self._in_flight = False
+        self._driver: Any = None  # the DB-API driver's connection (for interrupting it)
+        self._session_id: int | None = None  # PostgreSQL's backend pid, MariaDB's thread id
 
     def busy(self) -> bool:
         return self._users > 0
@@ -184,7 +199,9 @@ class Database:
         statement: Executable,
         parameters: Mapping[str, Any] | None,
     ) -> Sequence[Row[Any]]:
+        self._in_flight = True
         result = await connection.execute(statement, parameters)
+        self._in_flight = False
         rows = result.all()
         self._fresh_checkout = False
         self.reached = True
@@ -197,6 +214,7 @@ class Database:
         `StatementTimeout`; other exceptions (a `Rejected`, an IntegrityError) unchanged."""
         async with self._use():
             connection = await self._begin()
+            self._in_flight = True  # writes are statements in flight until the COMMIT is back
             try:
                 yield connection
             except BaseException as error:  # also a cancellation: roll back, let it go on
@@ -215,6 +233,7 @@ class Database:
                 await _rollback_quietly(connection)
                 self._raise(error)
             self.reached = self.committed = True
+            self._in_flight = False
             # The transaction is over: the next read may be retried, so that a connection
             # breaking right after COMMIT does not turn a saved write into an error.
             self._fresh_checkout = True
@@ -249,6 +268,28 @@ class Database:
             raise error
         raise problem from error
 
+    async def interrupt(self) -> None:
+        """Stop this request's database work now: refuse new statements and cancel the one in
+        flight in the database, so that whatever awaits it gets an error at once. Cancel the
+        request's task first (then nothing the interruption fails is reported): SQLAlchemy
+        answers a cancelled statement by closing the connection gracefully, which waits for
+        the statement to end. Safe at any time and more than once; failures are ignored."""
+        self._closed = True
+        if not self._in_flight or self._driver is None:
+            return
+        with contextlib.suppress(Exception):
+            if self.dialect_name == "sqlite":
+                await self._driver.interrupt()  # aiosqlite: sqlite3_interrupt, thread-safe
+            elif self._session_id is not None:
+                # The session running the statement is busy: ask from another one.
+                command = (
+                    f"SELECT pg_cancel_backend({int(self._session_id)})"
+                    if self.dialect_name == "postgresql"
+                    else f"KILL QUERY {int(self._session_id)}"
+                )
+                async with asyncio.timeout(_CANCEL_TIMEOUT), self.engine.connect() as other:
+                    await other.execute(text(command))
+
     async def release(self) -> None:
         """Give the connection back to the pool now; the next statement takes a new one."""
         async with self._lock:
@@ -263,6 +304,7 @@ class Database:
 
     async def _disconnect(self) -> None:
         connection, self._connection = self._connection, None
+        self._in_flight, self._driver, self._session_id = False, None, None
         if connection is None:
             return
         try:
@@ -270,6 +312,18 @@ class Database:
         except Exception:  # a broken connection: drop it; the failure was already answered
             logger.debug("closing a connection failed; dropping it", exc_info=True)
             await _invalidate_quietly(connection)
+
+    def _remember_driver(self, connection: AsyncConnection) -> None:
+        # Kept now: once a cancelled statement invalidates the connection, SQLAlchemy no
+        # longer hands out the driver's.
+        self._in_flight = False
+        with contextlib.suppress(Exception):
+            driver: Any = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+            self._driver = driver
+            if self.dialect_name == "postgresql":
+                self._session_id = driver.get_server_pid()
+            elif self.dialect_name in {"mysql", "mariadb"}:
+                self._session_id = driver.thread_id()
 
     async def _connect(self) -> AsyncConnection:
         if self._closed:
@@ -281,4 +335,5 @@ class Database:
                 problem = fault(error) or DatabaseUnavailable("cannot connect to the database")
                 self._raise(error, problem)
             self._fresh_checkout = True
+            self._remember_driver(self._connection)
         return self._connection

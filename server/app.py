@@ -29,6 +29,7 @@ from starlette.routing import Mount, Route
 
 from loaders import Database
 from server.api.context import AuthConfig
+from server.api.limits import QueryLimits
 from server.api.schema import build_schema
 from server.auth import Passwords, default_hash_workers
 from server.bodylimit import BodyLimit
@@ -58,6 +59,23 @@ def auth_config(settings: Settings) -> AuthConfig:
         passwords=passwords,
         token_ttl=settings.token_ttl,
         throttle=Throttle.from_settings(settings),
+    )
+
+
+def query_limits(settings: Settings) -> QueryLimits:
+    return QueryLimits(
+        max_characters=settings.graphql_max_characters,
+        max_tokens=settings.graphql_max_tokens,
+        max_directives=settings.graphql_max_directives,
+        max_aliases=settings.graphql_max_aliases,
+        max_depth=settings.graphql_max_depth,
+        max_nodes=settings.graphql_max_nodes,
+        max_cost=settings.graphql_max_cost,
+        max_node_ids=settings.graphql_max_node_ids,
+        max_input_list=settings.graphql_max_input_list,
+        execution_timeout=settings.graphql_execution_timeout,
+        introspection=settings.graphql_introspection,
+        suggestions=settings.graphql_suggestions,
     )
 
 
@@ -98,8 +116,16 @@ def create_app(
         trusted=parse_networks(settings.trusted_proxies),
     )
     auth = auth_config(settings)
-    schema = build_schema(compiled_plan=settings.graphql_compiled_plan)
-    view = GraphQLView(schema, engine, auth, health)
+    limits = query_limits(settings)
+    schema = build_schema(limits, compiled_plan=settings.graphql_compiled_plan)
+    view = GraphQLView(
+        schema,
+        engine,
+        auth,
+        health,
+        # Without introspection GraphiQL cannot work: a browser's GET /graphql is a 404.
+        graphql_ide="graphiql" if limits.introspection else None,
+    )
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

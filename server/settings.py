@@ -102,6 +102,24 @@ class Settings(BaseSettings):
     # every operation through plain graphql-core (same answers, more CPU per request).
     graphql_compiled_plan: bool = True
 
+    # --- query limits and execution (API.md "Limits and protection"); 0 turns a limit off ---
+    graphql_max_characters: int = Field(default=15_000, ge=0)
+    graphql_max_tokens: int = Field(default=1_000, ge=0)
+    graphql_max_directives: int = Field(default=50, ge=0)
+    graphql_max_aliases: int = Field(default=15, ge=0)
+    graphql_max_depth: int = Field(default=12, ge=0)
+    graphql_max_nodes: int = Field(default=20_000, ge=0)
+    graphql_max_cost: int = Field(default=50_000, ge=0)
+    # Argument caps (answered BAD_USER_INPUT): IDs in nodes(ids:), items in any input list.
+    graphql_max_node_ids: int = Field(default=100, ge=0)
+    graphql_max_input_list: int = Field(default=250, ge=0)
+    # Seconds one GraphQL request may run; its statements in flight are cancelled after.
+    graphql_execution_timeout: float = Field(default=10.0, ge=0)
+    # Off: __schema/__type fail validation and GraphiQL is not served.
+    graphql_introspection: bool = True
+    # "Did you mean …" in error messages (fields, arguments, enum values, types): development.
+    graphql_suggestions: bool = False
+
     # --- login and sign-up throttling (shared/API.md "Login and sign-up throttling") ---
     # Failed logins per username (case-folded) and per client address in one LOGIN_WINDOW,
     # and sign-up attempts per address in one SIGNUP_WINDOW (seconds); 0 turns a limit off.

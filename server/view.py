@@ -8,6 +8,10 @@
   header RFC 9110 requires on every 405.
 - JSON is decoded and encoded with orjson.
 - GraphiQL is served with its assets from this server (no CDN; see server/ide.py).
+- A client that goes away cancels its request: once the body is read, `http.disconnect` is
+  watched for, and on it the request's task is cancelled and its statements interrupted
+  (`Database.interrupt`), so nothing keeps computing for nobody.
+- An answer carries at most 10 errors, a repeated request error once (server/api/limits.py).
 
 Private API used here (strawberry-graphql pinned exactly in pyproject.toml): `execute_single`,
 the shared HTTP view's per-operation step, is overridden, and a mutation over GET is recognised
@@ -15,6 +19,8 @@ by the `InvalidOperationTypeError` behind strawberry's HTTPException (`__cause__
 overrides are the view's hooks. `tests/api/test_mutations.py` checks the 405.
 """
 
+import asyncio
+import contextlib
 from typing import Any
 
 import orjson
@@ -30,14 +36,37 @@ from strawberry.types import ExecutionResult
 
 from loaders import Database, Loaders
 from server.api.context import AuthConfig, Context
-from server.api.errors import classify
+from server.api.errors import TIMEOUT, classify
 from server.api.faults import HEALTH_SCOPE_KEY
+from server.api.limits import trim_errors
 from server.auth import bearer_token
 from server.health import DatabaseHealth
 from server.ide import offline_ide_html
 
 _OPEN_DATABASES = "inkgraph.databases"
 ALLOW = (b"allow", b"GET, POST")
+_SUB_RESPONSE = "inkgraph.sub_response"
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+
+def prefers_graphql_response_json(accept: str) -> bool:
+    """Whether `Accept` ranks application/graphql-response+json above application/json (by
+    q, then by order), as GraphQL-over-HTTP clients that want its status codes send it."""
+    ranks: dict[str, tuple[float, int]] = {}
+    for position, item in enumerate(accept.split(",")):
+        media, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        ranks.setdefault(media.lower(), (q, -position))
+    wanted = ranks.get(GRAPHQL_RESPONSE_JSON)
+    plain = ranks.get("application/json")
+    return wanted is not None and wanted[0] > 0 and (plain is None or wanted > plain)
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -66,14 +95,55 @@ class GraphQLView(GraphQL[Context, None]):
             await send(message)
 
         try:
-            await super().__call__(scope, receive, send_with_allow)
+            if scope["type"] == "http":
+                await self._serve_while_connected(scope, receive, send_with_allow)
+            else:
+                await super().__call__(scope, receive, send)
         finally:
             for db in opened:
                 await db.close()
 
+    async def _serve_while_connected(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request; if the client goes away first, stop its statements in the
+        database, then cancel the request (an answer nobody reads is not computed)."""
+        task = asyncio.current_task()
+        assert task is not None
+        body_read = asyncio.Event()
+        disconnected = False
+
+        async def receive_body() -> Any:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_read.set()
+            return message
+
+        async def watch() -> None:
+            nonlocal disconnected
+            await body_read.wait()
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected = True
+            task.cancel()  # first: what the interruption fails is then not reported
+            for db in scope[_OPEN_DATABASES]:
+                await db.interrupt()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await super().__call__(scope, receive_body, send)
+        except asyncio.CancelledError:
+            if not disconnected:
+                raise
+            task.uncancel()
+        finally:
+            if not disconnected:
+                watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher  # when disconnected: until the statements are interrupted
+
     async def get_context(self, request: Any, response: Any) -> Context:
         db = Database(self.engine)
         request.scope[_OPEN_DATABASES].append(db)
+        request.scope[_SUB_RESPONSE] = response
         token = bearer_token(request.headers.get("authorization"))
         return Context(
             request=request,
@@ -108,7 +178,18 @@ class GraphQLView(GraphQL[Context, None]):
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         # Errors raised before execution (syntax errors) never reach the ErrorCodes extension.
         if result.errors:
-            result.errors = [classify(error) for error in result.errors]
+            result.errors = trim_errors([classify(error) for error in result.errors])
+            # A request error (nothing executed: parse, validation, a query limit) is a 400
+            # for clients of application/graphql-response+json (GraphQL-over-HTTP).
+            if (
+                result.data is None
+                and all(not error.path for error in result.errors)
+                and all((error.extensions or {}).get("code") != TIMEOUT for error in result.errors)
+                and prefers_graphql_response_json(request.headers.get("accept", ""))
+            ):
+                sub_response = request.scope.get(_SUB_RESPONSE)
+                if sub_response is not None:
+                    sub_response.status_code = 400
         return await super().process_result(request, result)
 
     def encode_json(self, data: object) -> bytes:

@@ -10,6 +10,9 @@
                                revoked one; the field is null and nothing was written
     FORBIDDEN                  a valid token whose user may not do this (someone else's post,
                                an article without the editor right); nothing was written
+    QUERY_TOO_COMPLEX          the document is over a query limit (characters, tokens, directives,
+                               aliases, depth, nodes, cost); `extensions` carry `limit`, `max`
+                               and `actual`; nothing ran
     RATE_LIMITED               a login or sign-up over its throttle (server/throttle.py); no
                                password was checked; `extensions.retryAfter` is the number of
                                seconds until the window has room again
@@ -20,7 +23,9 @@
                                write's outcome is unknown (`extensions.outcomeUnknown: true`),
                                re-read before retrying
     TIMEOUT                    a database statement ran past DB_STATEMENT_TIMEOUT and was
-                               cancelled; a mutation's transaction was rolled back
+                               cancelled, or the request ran past GRAPHQL_EXECUTION_TIMEOUT (its
+                               statement in flight cancelled, `data` null); a mutation's
+                               transaction was rolled back
     INTERNAL_SERVER_ERROR      anything unexpected; the message is always "Unexpected error."
                                and the details (traceback, SQL) go to the server log only
 
@@ -44,6 +49,7 @@ BAD_USER_INPUT = "BAD_USER_INPUT"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 RATE_LIMITED = "RATE_LIMITED"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 TIMEOUT = "TIMEOUT"
@@ -77,6 +83,22 @@ def forbidden() -> GraphQLError:
 def bad_user_input(message: str, **extensions: Any) -> GraphQLError:
     """A GraphQL error for input the caller got wrong (raise it from a resolver)."""
     return GraphQLError(message, extensions={"code": BAD_USER_INPUT, **extensions})
+
+
+def query_too_complex(limit: str, maximum: int, actual: int) -> GraphQLError:
+    """The refusal of a document over one of the query limits (API.md "Query limits")."""
+    return GraphQLError(
+        f"The query exceeds the {limit} limit: {actual} > {maximum}.",
+        extensions={"code": QUERY_TOO_COMPLEX, "limit": limit, "max": maximum, "actual": actual},
+    )
+
+
+def timed_out(seconds: float) -> GraphQLError:
+    """The answer to a request that ran past the execution timeout (its work was cancelled)."""
+    return GraphQLError(
+        f"The request took longer than {seconds:g} s and was cancelled.",
+        extensions={"code": TIMEOUT},
+    )
 
 
 def database_fault(

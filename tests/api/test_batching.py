@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.api import ids
 from server.store import models
 from server.store.models import table_of
-from tests.conftest import make_client
+from tests.conftest import make_client, unlimited_settings
 from tests.support.backends import fresh_database
 from tests.support.gql import GraphQLClient
 from tests.support.sqlcount import count_statements
@@ -94,7 +94,13 @@ async def scaled(
     async with fresh_database(backend, tmp) as small, fresh_database(backend, tmp) as large:
         await _fill(small, 1)
         await _fill(large, 10)
-        async with make_client(small) as http_small, make_client(large) as http_large:
+        # The battery's documents are about statement counts at scale, far past the query
+        # limits (tests/test_limits.py covers those): an app with every limit off.
+        unlimited = unlimited_settings()
+        async with (
+            make_client(small, unlimited) as http_small,
+            make_client(large, unlimited) as http_large,
+        ):
             yield [
                 Scaled(small, GraphQLClient(http_small), 1),
                 Scaled(large, GraphQLClient(http_large), 10),

@@ -1,0 +1,221 @@
+"""Execution timeout and client disconnects (API.md "Execution"): the request's statement in
+flight is cancelled in the database itself, on every backend, and the app serves on.
+
+A test-only fault makes the app's page statement slow: an engine hook swaps the statement for
+one that runs for about 30 s (PostgreSQL `pg_sleep`, MariaDB `SLEEP`, a long recursive CTE on
+SQLite). Only statements that read `posts` are swapped, so the checks on the side are not.
+"""
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.app import create_app
+from server.settings import Settings
+from tests.conftest import make_client
+
+QUERY = "{ posts(first: 1) { nodes { title } } }"
+SLOW = {
+    "sqlite": "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 400000000) "
+    "SELECT count(*) FROM r",
+    "postgresql": "SELECT pg_sleep(30)",
+    "mariadb": "SELECT SLEEP(30)",
+}
+RUNNING = {
+    "postgresql": "SELECT count(*) FROM pg_stat_activity "
+    "WHERE state = 'active' AND query = 'SELECT pg_sleep(30)'",
+    "mariadb": "SELECT count(*) FROM information_schema.processlist "
+    "WHERE info = 'SELECT SLEEP(30)'",
+}
+_READS_POSTS = re.compile(r"\bposts\b", re.IGNORECASE)
+
+
+@contextmanager
+def slow_statements(engine: AsyncEngine, backend: str) -> Iterator[None]:
+    def swap(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any
+    ) -> tuple[str, Any]:
+        if _READS_POSTS.search(statement):
+            return SLOW[backend], ()
+        return statement, parameters
+
+    event.listen(engine.sync_engine, "before_cursor_execute", swap, retval=True)
+    try:
+        yield
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", swap)
+
+
+async def running(engine: AsyncEngine, backend: str) -> int:
+    """How many of the slow statements the database is running now (SQLite: not observable
+    from outside; the answer time proves it there)."""
+    if backend == "sqlite":
+        return 0
+    async with engine.connect() as connection:
+        return int((await connection.execute(text(RUNNING[backend]))).scalar_one())
+
+
+async def settles_to_zero(engine: AsyncEngine, backend: str, within: float = 1.0) -> bool:
+    deadline = time.monotonic() + within
+    while True:
+        if await running(engine, backend) == 0:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+
+
+async def eventually(check: Callable[[], bool], within: float) -> bool:
+    deadline = time.monotonic() + within
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+
+
+async def test_a_slow_request_answers_timeout_and_its_statement_is_cancelled(
+    backend: str, engine: AsyncEngine
+) -> None:
+    async with make_client(engine, Settings(graphql_execution_timeout=0.5)) as http:
+        with slow_statements(engine, backend):
+            started = time.monotonic()
+            response = await http.post("/graphql", json={"query": QUERY})
+            elapsed = time.monotonic() - started
+        assert response.status_code == 200
+        assert response.json() == {
+            "data": None,
+            "errors": [
+                {
+                    "message": "The request took longer than 0.5 s and was cancelled.",
+                    "extensions": {"code": "TIMEOUT"},
+                }
+            ],
+        }
+        # Answered at the limit; an uncancelled statement would hold the answer for 30 s
+        # (the connection cannot be handed back while it runs).
+        assert 0.5 <= elapsed < 3.0, elapsed
+        assert await settles_to_zero(engine, backend)
+        # The app serves on, and no connection is left checked out.
+        again = await http.post("/graphql", json={"query": QUERY})
+        assert "errors" not in again.json(), again.json()
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_fast_request_is_not_affected_by_the_timeout(engine: AsyncEngine) -> None:
+    async with make_client(engine, Settings(graphql_execution_timeout=5)) as http:
+        response = await http.post("/graphql", json={"query": QUERY})
+    assert "errors" not in response.json()
+
+
+def http_scope(body: bytes) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"inkgraph"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("inkgraph", 80),
+    }
+
+
+async def test_a_client_that_disconnects_cancels_its_statement(
+    backend: str, engine: AsyncEngine
+) -> None:
+    app = create_app(Settings(), engine=engine)  # the default 10 s timeout is far away
+    body = json.dumps({"query": QUERY}).encode()
+    gone = asyncio.Event()
+    body_sent = False
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal body_sent
+        if not body_sent:
+            body_sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    with slow_statements(engine, backend):
+        request = asyncio.create_task(app(http_scope(body), receive, send))
+        await asyncio.sleep(0.5)
+        assert not request.done()
+        if backend != "sqlite":
+            assert await running(engine, backend) == 1  # the statement did start
+        gone.set()
+        started = time.monotonic()
+        await asyncio.wait_for(request, timeout=5)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.0, elapsed  # "cancelled within a second"
+    assert await settles_to_zero(engine, backend)
+    assert sent == []  # nobody to answer
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    async with make_client(engine) as http:
+        assert "errors" not in (await http.post("/graphql", json={"query": QUERY})).json()
+
+
+async def test_zero_turns_the_timeout_off(engine: AsyncEngine) -> None:
+    async with make_client(engine, Settings(graphql_execution_timeout=0)) as http:
+        response = await http.post("/graphql", json={"query": QUERY})
+    assert "errors" not in response.json()
+
+
+async def test_a_real_client_hanging_up_cancels_its_statement(
+    backend: str, engine: AsyncEngine
+) -> None:
+    """The same over a socket to uvicorn, which tells the app with `http.disconnect`."""
+    config = uvicorn.Config(
+        create_app(Settings(), engine=engine),
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        assert await eventually(lambda: server.started, within=10)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        body = json.dumps({"query": QUERY}).encode()
+        head = (
+            f"POST /graphql HTTP/1.1\r\nHost: inkgraph\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with slow_statements(engine, backend):
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(head + body)
+            await writer.drain()
+            await asyncio.sleep(0.5)
+            if backend != "sqlite":
+                assert await running(engine, backend) == 1
+            assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+            writer.close()
+            await writer.wait_closed()
+            # The connection can only come back once the statement has stopped.
+            assert await eventually(lambda: engine.pool.checkedout() == 0, within=1.0)  # type: ignore[attr-defined]
+        assert await settles_to_zero(engine, backend)
+    finally:
+        server.should_exit = True
+        await serving
