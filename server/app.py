@@ -1,5 +1,6 @@
 """`create_app(settings)`: the Starlette application, read top to bottom like a request.
 
+    /                   redirects to /graphql (a browser gets GraphiQL there)
     /healthz            the process is up
     /readyz             the database answers (503 otherwise)
     /graphql            GraphQL over HTTP (POST, and GET for queries); GraphiQL for browsers
@@ -17,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 
 from server.api.context import AuthConfig
@@ -52,6 +53,9 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Star
     engine = engine if engine is not None else make_engine(settings)
     view = GraphQLView(build_schema(), engine, auth_config(settings))
 
+    async def home(_request: Request) -> RedirectResponse:
+        return RedirectResponse("/graphql")
+
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -72,6 +76,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Star
 
     return Starlette(
         routes=[
+            Route("/", home),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", view, methods=["GET", "POST"]),

@@ -4,7 +4,7 @@
   connection is handed back when the request ends, whatever happened.
 - A mutation over GET is 405 (GraphQL-over-HTTP), not strawberry's 400.
 - JSON is decoded and encoded with orjson.
-- GraphiQL is served with its assets from this server (no CDN; see server/ide.py).
+- GraphiQL is inkgraph's own page, its assets served by this server (no CDN; server/ide.py).
 """
 
 from typing import Any
@@ -24,7 +24,7 @@ from loaders import Database, Loaders
 from server.api.context import AuthConfig, Context
 from server.api.errors import classify
 from server.auth import bearer_token
-from server.ide import offline_ide_html
+from server.ide import ide_html
 
 _OPEN_DATABASES = "inkgraph.databases"
 
@@ -88,4 +88,4 @@ class GraphQLView(GraphQL[Context, None]):
         return orjson.dumps(data)
 
     async def render_graphql_ide(self, _request: Request) -> Response:
-        return HTMLResponse(offline_ide_html(self.graphql_ide_html))
+        return HTMLResponse(ide_html())
