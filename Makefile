@@ -8,6 +8,8 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 BIN := .venv/bin
 GRAPHIQL := server/graphiql
+# The client proofs (tests/clients): npm packages for the browser and TypeScript proofs.
+CLIENTS_JS := tests/clients/js
 # uv must use this machine's Python, never download one.
 export UV_PYTHON_DOWNLOADS := never
 
@@ -26,7 +28,11 @@ $(GRAPHIQL)/node_modules/.synced: $(GRAPHIQL)/package.json $(GRAPHIQL)/package-l
 	npm ci --prefix $(GRAPHIQL) --ignore-scripts --no-audit --no-fund
 	@touch $@
 
-install: .venv/.synced $(GRAPHIQL)/node_modules/.synced
+$(CLIENTS_JS)/node_modules/.synced: $(CLIENTS_JS)/package.json $(CLIENTS_JS)/package-lock.json
+	npm ci --prefix $(CLIENTS_JS) --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+install: .venv/.synced $(GRAPHIQL)/node_modules/.synced $(CLIENTS_JS)/node_modules/.synced
 
 run: install
 	$(BIN)/inkgraph migrate
@@ -60,3 +66,4 @@ docker-config:
 
 clean:
 	rm -rf .venv $(TOOLS) $(GRAPHIQL)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(CLIENTS_JS)/node_modules $(CLIENTS_JS)/src/gql $(CLIENTS_JS)/dist
