@@ -10,6 +10,8 @@ BIN := .venv/bin
 GRAPHIQL := server/graphiql
 # The client proofs (tests/clients): npm packages for the browser and TypeScript proofs.
 CLIENTS_JS := tests/clients/js
+# ariadne-codegen in its own locked env: it needs graphql-core < 3.3, strawberry >= 3.3.
+CLIENTS_PY := tests/clients/python
 # uv must use this machine's Python, never download one.
 export UV_PYTHON_DOWNLOADS := never
 
@@ -32,7 +34,12 @@ $(CLIENTS_JS)/node_modules/.synced: $(CLIENTS_JS)/package.json $(CLIENTS_JS)/pac
 	npm ci --prefix $(CLIENTS_JS) --ignore-scripts --no-audit --no-fund
 	@touch $@
 
-install: .venv/.synced $(GRAPHIQL)/node_modules/.synced $(CLIENTS_JS)/node_modules/.synced
+$(CLIENTS_PY)/.venv/.synced: $(CLIENTS_PY)/pyproject.toml $(CLIENTS_PY)/uv.lock | $(UV)
+	$(UV) sync --frozen --project $(CLIENTS_PY) --python $(PYTHON)
+	@touch $@
+
+install: .venv/.synced $(GRAPHIQL)/node_modules/.synced
+install: $(CLIENTS_JS)/node_modules/.synced $(CLIENTS_PY)/.venv/.synced
 
 run: install
 	$(BIN)/inkgraph migrate
@@ -66,4 +73,4 @@ docker-config:
 
 clean:
 	rm -rf .venv $(TOOLS) $(GRAPHIQL)/node_modules .pytest_cache .mypy_cache .ruff_cache
-	rm -rf $(CLIENTS_JS)/node_modules $(CLIENTS_JS)/src/gql $(CLIENTS_JS)/dist
+	rm -rf $(CLIENTS_JS)/node_modules $(CLIENTS_JS)/src/gql $(CLIENTS_JS)/dist $(CLIENTS_PY)/.venv
