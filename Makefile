@@ -1,6 +1,7 @@
 # inkgraph — every target does its own set-up; a fresh clone needs only Python 3.11+ and npm.
 #   make run    migrate, seed demo data (once) and serve on http://127.0.0.1:8000/graphql
 #   make test   lint, type-check and the whole test suite (SQLite + reachable PostgreSQL/MariaDB)
+#   make reset  wipe ./inkgraph.db and seed the demo data again
 
 PYTHON ?= python3
 UV_VERSION := 0.13.9
@@ -15,7 +16,7 @@ CLIENTS_PY := tests/clients/python
 # uv must use this machine's Python, never download one.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test pytest lint fmt typecheck schema bench docker-config clean
+.PHONY: install run reset test pytest lint fmt typecheck schema bench docker-config clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -46,6 +47,16 @@ run: install
 	$(BIN)/inkgraph seed
 	$(BIN)/inkgraph serve
 
+# Only the default SQLite file: a DATABASE_URL elsewhere is never wiped by a make target.
+reset: install
+	@if [ -n "$$DATABASE_URL" ]; then \
+		echo "make reset wipes only ./inkgraph.db; DATABASE_URL is set, so nothing was done." >&2; \
+		exit 1; \
+	fi
+	rm -f inkgraph.db inkgraph.db-wal inkgraph.db-shm
+	$(BIN)/inkgraph migrate
+	$(BIN)/inkgraph seed
+
 test: lint typecheck pytest
 
 pytest: install
@@ -69,8 +80,15 @@ bench: install
 	$(BIN)/python -m bench.run
 
 docker-config:
+	@if ! docker compose version >/dev/null 2>&1; then \
+		echo "make docker-config needs Docker with the compose plugin;" \
+			"\`docker compose version\` fails on this machine." >&2; \
+		echo "(make test still checks docker/compose.yaml against the compose-spec schema.)" >&2; \
+		exit 1; \
+	fi
 	docker compose -f docker/compose.yaml config
 
 clean:
 	rm -rf .venv $(TOOLS) $(GRAPHIQL)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -f inkgraph.db inkgraph.db-wal inkgraph.db-shm
 	rm -rf $(CLIENTS_JS)/node_modules $(CLIENTS_JS)/src/gql $(CLIENTS_JS)/dist $(CLIENTS_PY)/.venv
