@@ -8,7 +8,11 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCUMENTS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "tests" / "clients" / "README.md",
+]
 
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|^\[[^\]]+\]:\s*(\S+)", re.MULTILINE)
 _FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
@@ -47,7 +51,7 @@ def test_the_documents_have_relative_links_to_check() -> None:
 @pytest.mark.parametrize(
     ("document", "link"),
     _relative_links(),
-    ids=lambda value: value.name if isinstance(value, Path) else value,
+    ids=lambda value: str(value.relative_to(ROOT)) if isinstance(value, Path) else value,
 )
 def test_relative_link_resolves(document: Path, link: str) -> None:
     parts = urlsplit(link)

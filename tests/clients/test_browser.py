@@ -36,9 +36,13 @@ def _readme_examples() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def report(inkgraph_url: str) -> dict[str, Any]:
+def browser_ready() -> None:
     require_js_deps()
     require_chromium()
+
+
+@pytest.fixture(scope="module")
+def report(browser_ready: None, inkgraph_url: str) -> dict[str, Any]:
     options = {"url": inkgraph_url, "rounds": ROUNDS, **_readme_examples()}
     return run_node(["browser.mjs", json.dumps(options)], timeout=300)
 
