@@ -27,6 +27,7 @@ from server.auth import Passwords, default_hash_workers
 from server.ide import STATIC_PREFIX, ide_static_app
 from server.settings import Settings
 from server.store.engine import make_engine
+from server.throttle import Throttle
 from server.view import GraphQLView
 
 logger = logging.getLogger("inkgraph")
@@ -43,7 +44,11 @@ def auth_config(settings: Settings) -> AuthConfig:
         parallelism=settings.argon2_parallelism,
         workers=settings.password_hash_workers or default_hash_workers(),
     )
-    return AuthConfig(passwords=passwords, token_ttl=settings.token_ttl)
+    return AuthConfig(
+        passwords=passwords,
+        token_ttl=settings.token_ttl,
+        throttle=Throttle.from_settings(settings),
+    )
 
 
 def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Starlette:
@@ -51,7 +56,8 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Star
     from `settings` and disposes of it on shutdown."""
     owned = engine is None
     engine = engine if engine is not None else make_engine(settings)
-    view = GraphQLView(build_schema(), engine, auth_config(settings))
+    auth = auth_config(settings)
+    view = GraphQLView(build_schema(), engine, auth)
 
     async def home(_request: Request) -> RedirectResponse:
         return RedirectResponse("/graphql")
@@ -70,9 +76,12 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Star
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        if owned:
-            await engine.dispose()
+        try:
+            yield
+        finally:
+            await auth.throttle.aclose()
+            if owned:
+                await engine.dispose()
 
     return Starlette(
         routes=[

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from server.events import parse_networks
+
 DEFAULT_SQLITE_FILE = "inkgraph.db"
 
 # Plain scheme -> async driver. Keys are what users write; values are what SQLAlchemy needs.
@@ -56,6 +58,37 @@ class Settings(BaseSettings):
     # a burst of logins never takes the core the event loop serves other requests on.
     password_hash_workers: int = Field(default=0, ge=0)
 
+    # --- login and sign-up throttling (shared/API.md "Login and sign-up throttling") ---
+    # Failed logins per username (case-folded) and per client address in one LOGIN_WINDOW,
+    # and sign-up attempts per address in one SIGNUP_WINDOW (seconds); 0 turns a limit off.
+    login_max_failures_per_username: int = Field(default=10, ge=0)
+    login_max_failures_per_address: int = Field(default=100, ge=0)
+    login_window: int = Field(default=900, ge=1)
+    signup_max_per_address: int = Field(default=20, ge=0)
+    signup_window: int = Field(default=3600, ge=1)
+    # Where the counters live: `memory://` (this process only) or `redis://host:port/db`, which
+    # several replicas share so the limits hold per deployment. Keys start with the prefix.
+    throttle_storage_url: str = "memory://"
+    throttle_key_prefix: str = Field(default="inkgraph", min_length=1)
+    # Proxies whose X-Forwarded-For is believed, comma-separated addresses or networks
+    # ("10.0.0.0/8, 127.0.0.1"); by default the client address is the TCP peer.
+    trusted_proxies: str = ""
+
+    @field_validator("throttle_storage_url")
+    @classmethod
+    def _throttle_storage(cls, value: str) -> str:
+        throttle_storage_uri(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        try:
+            parse_networks(value)
+        except ValueError as error:
+            raise ValueError(f"not an address or network: {error}") from None
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _supported_url(cls, value: str) -> str:
@@ -98,3 +131,25 @@ def sqlite_path(url: URL) -> Path | None:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
     return Path(url.database)
+
+
+# Storage URLs operators write -> the async `limits` storage scheme for them.
+_THROTTLE_SCHEMES = {
+    "memory": "async+memory",
+    "redis": "async+redis",
+    "rediss": "async+rediss",
+    "redis+unix": "async+redis+unix",
+}
+
+
+def throttle_storage_uri(raw: str) -> str:
+    """The `limits` async storage URI for a throttle storage URL.
+
+    >>> throttle_storage_uri("redis://127.0.0.1:6379/0")
+    'async+redis://127.0.0.1:6379/0'
+    """
+    scheme, separator, rest = raw.partition("://")
+    scheme = scheme.lower().removeprefix("async+")
+    if not separator or scheme not in _THROTTLE_SCHEMES:
+        raise ValueError("unsupported throttle storage; use memory:// or redis://host:port/db")
+    return f"{_THROTTLE_SCHEMES[scheme]}://{rest}"

@@ -68,6 +68,15 @@ def test_server_runs_on_postgres_with_redis() -> None:
     url = server["environment"]["DATABASE_URL"]
     defaults = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", url)
     assert Settings(database_url=defaults).async_url().drivername == "postgresql+asyncpg"
+    # The login/sign-up throttle is shared through the compose Redis, under one prefix per
+    # deployment, so replicas of one deployment share their counters and deployments do not.
+    prefixes = set()
+    for name in ("server", "server-mariadb"):
+        environment = services[name]["environment"]
+        storage = Settings(throttle_storage_url=environment["THROTTLE_STORAGE_URL"])
+        assert storage.throttle_storage_url.startswith("redis://redis:")
+        prefixes.add(environment.get("THROTTLE_KEY_PREFIX", Settings().throttle_key_prefix))
+    assert len(prefixes) == 2
 
 
 def test_dockerfile_copies_only_what_exists_and_serves_after_migrating() -> None:

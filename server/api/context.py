@@ -10,6 +10,7 @@ from sqlalchemy import Row
 from loaders import Database, Loaders
 from loaders.dialect import now
 from server.auth import Passwords, user_for_token
+from server.throttle import Throttle
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,8 @@ class AuthConfig:
 
     passwords: Passwords = field(default_factory=Passwords)
     token_ttl: timedelta = timedelta(days=30)
+    # Login and sign-up throttling (server/throttle.py); the contract's limits, in memory.
+    throttle: Throttle = field(default_factory=Throttle)
 
 
 @dataclass(slots=True)

@@ -10,6 +10,11 @@
                                revoked one; the field is null and nothing was written
     FORBIDDEN                  a valid token whose user may not do this (someone else's post,
                                an article without the editor right); nothing was written
+    RATE_LIMITED               a login or sign-up over its throttle (server/throttle.py); no
+                               password was checked; `extensions.retryAfter` is the number of
+                               seconds until the window has room again
+    SERVICE_UNAVAILABLE        a dependency is unreachable (for now: the throttle's shared
+                               storage); nothing was checked or written, try again later
     INTERNAL_SERVER_ERROR      anything unexpected; the message is always "Unexpected error."
                                and the details (traceback, SQL) go to the server log only
 
@@ -31,6 +36,8 @@ BAD_USER_INPUT = "BAD_USER_INPUT"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+RATE_LIMITED = "RATE_LIMITED"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 UNEXPECTED_MESSAGE = "Unexpected error."
 
 # graphql-core's messages for values that do not coerce to the argument's type: these are the
@@ -61,6 +68,22 @@ def forbidden() -> GraphQLError:
 def bad_user_input(message: str, **extensions: Any) -> GraphQLError:
     """A GraphQL error for input the caller got wrong (raise it from a resolver)."""
     return GraphQLError(message, extensions={"code": BAD_USER_INPUT, **extensions})
+
+
+def rate_limited(retry_after: int) -> GraphQLError:
+    """A throttled login or sign-up: the field is null, nothing was checked."""
+    return GraphQLError(
+        f"Too many attempts; try again in {retry_after} s.",
+        extensions={"code": RATE_LIMITED, "retryAfter": retry_after},
+    )
+
+
+def throttle_unavailable() -> GraphQLError:
+    """The throttle's shared storage did not answer: refuse rather than go unthrottled."""
+    return GraphQLError(
+        "Sign-in is unavailable for a moment; try again later.",
+        extensions={"code": SERVICE_UNAVAILABLE},
+    )
 
 
 def _original(error: GraphQLError) -> BaseException | None:

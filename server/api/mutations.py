@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server import auth
 from server.api.context import Info
 from server.api.errors import forbidden, unauthenticated
+from server.api.throttling import count_login, count_sign_up, login_succeeded
 from server.api.types import ENTITIES, Article, Comment, Post, User
 from server.api.user_errors import Checks, Rejected, UserError, UserErrorCode, not_found, user_error
 from server.store import writes
@@ -256,6 +257,7 @@ class DeleteCommentPayload(DeletePayload):
 class Mutation:
     @strawberry.mutation(description="Sign up. Anyone may; returns the new user and a token.")
     async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserPayload | None:
+        await count_sign_up(info)
         try:
             checks = Checks()
             username = checks.username(input.username)
@@ -278,6 +280,7 @@ class Mutation:
 
     @strawberry.mutation(description="Exchange a username (any case) and password for a token.")
     async def login(self, info: Info, input: LoginInput) -> LoginPayload | None:
+        await count_login(info, input.username)
         async with writing(info) as connection:
             account = await writes.user_by_username(connection, input.username)
         hash_ = None if account is None else account.password_hash
@@ -288,6 +291,7 @@ class Mutation:
         assert account is not None
         async with writing(info) as connection:
             token = await auth.issue_token(connection, account.id, info.context.auth.token_ttl)
+        await login_succeeded(info, input.username)
         return LoginPayload(user=await reload(info, "User", account.id), token=token)
 
     @strawberry.mutation(description="Revoke the token this request was made with.")

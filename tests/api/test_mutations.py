@@ -26,6 +26,13 @@ from tests.support.backends import fresh_database
 from tests.support.gql import GraphQLClient
 
 CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
+# These tests sign up and log in far more often than a person would (0 turns a limit off);
+# tests/api/test_throttle.py covers the throttle.
+NO_THROTTLE = {
+    "login_max_failures_per_username": 0,
+    "login_max_failures_per_address": 0,
+    "signup_max_per_address": 0,
+}
 
 SIGN_UP = """mutation($u: String!, $p: String!) { createUser(input: {username: $u, password: $p}) {
     token user { id databaseId username isEditor } userErrors { field message code } } }"""
@@ -69,7 +76,7 @@ class Api:
 
 
 def cheap_app(engine: AsyncEngine, **settings: Any) -> httpx.AsyncClient:
-    app = create_app(Settings(**{**CHEAP_ARGON2, **settings}), engine=engine)
+    app = create_app(Settings(**{**CHEAP_ARGON2, **NO_THROTTLE, **settings}), engine=engine)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://inkgraph")
 
 
