@@ -1,5 +1,6 @@
 """`create_app(settings)`: the Starlette application, read top to bottom like a request.
 
+    /                   redirects to /graphql (a browser gets GraphiQL there)
     /healthz            the process is up
     /readyz             the database answers (503 otherwise)
     /graphql            GraphQL over HTTP (POST, and GET for queries); GraphiQL for browsers
@@ -24,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 
 from loaders import Database
@@ -127,6 +128,9 @@ def create_app(
         graphql_ide="graphiql" if limits.introspection else None,
     )
 
+    async def home(_request: Request) -> RedirectResponse:
+        return RedirectResponse("/graphql")
+
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -159,6 +163,7 @@ def create_app(
     return Starlette(
         middleware=http_middleware(settings),
         routes=[
+            Route("/", home),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", view, methods=["GET", "POST"]),

@@ -1,4 +1,4 @@
-"""The `inkgraph` command line: serve, migrate, seed, export-schema.
+"""The `inkgraph` command line: serve, migrate, seed, create-editor, export-schema, schema-diff.
 
 Flags override the environment (`DATABASE_URL`, `HOST`, `PORT`); each command builds one
 `Settings` and calls one function.
@@ -192,6 +192,21 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema_diff(args: argparse.Namespace) -> int:
+    from server.schema_diff import SchemaSourceError, diff_schemas, load_sdl, served_sdl
+
+    new_name = args.against or "the schema served now"
+    try:
+        base_sdl = load_sdl(args.base, path_in_revision=args.path)
+        new_sdl = load_sdl(args.against) if args.against else served_sdl()
+        diff = diff_schemas(base_sdl, new_sdl, base=args.base, new=new_name)
+    except SchemaSourceError as error:
+        print(f"inkgraph: error: schema-diff: {error}", file=sys.stderr)
+        return 2
+    print(diff.report(args.base, new_name))
+    return 1 if diff.breaking else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inkgraph", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -234,6 +249,21 @@ def _parser() -> argparse.ArgumentParser:
     editor.add_argument("username", help="the user's name, in any case")
     export = command("export-schema", cmd_export_schema, "print the GraphQL SDL", database=False)
     export.add_argument("-o", "--output", help="write the SDL to this file instead")
+    diff = command(
+        "schema-diff",
+        cmd_schema_diff,
+        "report breaking and dangerous changes since BASE; exit 1 if any is breaking",
+        database=False,
+    )
+    diff.add_argument("base", metavar="BASE", help="an SDL file, or a git revision (origin/main)")
+    diff.add_argument(
+        "--against", metavar="FILE", help="compare with this SDL file (default: the served schema)"
+    )
+    diff.add_argument(
+        "--path",
+        default="schema.graphql",
+        help="the SDL file inside a git revision, relative to here (default: schema.graphql)",
+    )
     return parser
 
 

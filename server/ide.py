@@ -1,63 +1,53 @@
-"""Serve the GraphiQL IDE without any CDN.
+"""Serve inkgraph's GraphiQL page and its assets without any CDN.
 
-Strawberry's built-in GraphiQL page loads React, ReactDOM, js-cookie, GraphiQL and the
-GraphiQL explorer plugin from ``https://unpkg.com/``. On an offline (air-gapped) machine, or
-behind a proxy that blocks the CDN, that page never gets past "Loading...". So inkgraph serves
-those exact files itself:
+Strawberry's stock page loads React, ReactDOM, GraphiQL and the explorer plugin from
+``https://unpkg.com/``, says "Strawberry GraphiQL", opens on a generic welcome comment, copies
+the query into the address bar and, with its controlled editor, drops keystrokes while typing.
+inkgraph serves its own page, ``server/graphiql/index.html``, instead:
 
-* ``server/graphiql/package.json`` + ``package-lock.json`` pin the npm packages whose tarballs
-  contain files byte-identical to the CDN ones; ``make install`` runs
-  ``npm ci --prefix server/graphiql --ignore-scripts --no-audit --no-fund``, which puts them in
-  ``server/graphiql/node_modules`` (git-ignored).
+* ``server/graphiql/package.json`` + ``package-lock.json`` pin the npm packages whose files the
+  page loads; ``make install`` runs ``npm ci --prefix server/graphiql --ignore-scripts
+  --no-audit --no-fund``, which puts them in ``server/graphiql/node_modules`` (git-ignored).
 * :func:`ide_static_app` serves that directory; the app mounts it at :data:`STATIC_PREFIX`.
-* :func:`offline_ide_html` rewrites strawberry's page so every
-  ``https://unpkg.com/<pkg>@<version>/<path>`` becomes ``/graphiql-static/<pkg>/<path>``.
+* :func:`ide_html` returns the page, checked once: a page whose ``src``/``href`` points
+  off-site would render blank on an offline machine, so it raises instead of being served.
 
-The page's Subresource Integrity (``integrity="sha384-..."``) attributes are kept: the files
-are byte-identical, so the hashes still match, and the browser refuses an asset that drifted
-(e.g. a strawberry upgrade that bumps a CDN version without the lockfile following). If a
-strawberry upgrade adds an asset from another CDN, :func:`offline_ide_html` raises instead of
-silently shipping a page that needs the internet.
+The page's Subresource Integrity (``integrity="sha384-..."``) attributes pin the exact files of
+the lockfile: the browser refuses an asset that drifted (tests/test_ide.py checks the hashes
+against the installed files).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
-import re
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import anyio.to_thread
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
-from strawberry.http.ides import get_graphql_ide_html
 
 __all__ = [
     "STATIC_PREFIX",
     "asset_urls",
     "assets_dir",
     "assets_installed",
+    "check_offline",
+    "ide_html",
     "ide_static_app",
-    "offline_ide_html",
 ]
 
 STATIC_PREFIX = "/graphiql-static"
 
-# https://unpkg.com/<pkg>@<version>/<path>, where <pkg> may be scoped (@scope/name).
-_UNPKG_URL = re.compile(
-    r"https://unpkg\.com/"
-    r"(?P<package>(?:@[A-Za-z0-9._~-]+/)?[A-Za-z0-9._~-]+)"
-    r"@(?P<version>[^/\s\"'<>]+)"
-    r"/(?P<path>[^\s\"'<>?#]+)"
-)
-
 _URL_ATTRIBUTES = frozenset({"src", "href"})
+_PAGE = pathlib.Path(__file__).resolve().parent / "graphiql" / "index.html"
 
 
 def assets_dir() -> pathlib.Path:
     """The directory holding the npm-installed IDE assets (``server/graphiql/node_modules``)."""
-    return pathlib.Path(__file__).resolve().parent / "graphiql" / "node_modules"
+    return _PAGE.parent / "node_modules"
 
 
 class _UrlCollector(HTMLParser):
@@ -92,27 +82,26 @@ def _is_remote(url: str) -> bool:
     return bool(parts.netloc) or parts.scheme.lower() in {"http", "https"}
 
 
-def offline_ide_html(html: str) -> str:
-    """Rewrite strawberry's IDE page to load its assets from :data:`STATIC_PREFIX`.
+def check_offline(html: str) -> str:
+    """Return ``html`` unchanged if every ``src``/``href`` of it is served by this server.
 
-    Raises ``RuntimeError`` if any script/stylesheet/link URL still points off-site after the
-    rewrite (e.g. a strawberry upgrade started loading a file from another CDN): that page
-    would render blank on an offline machine, so it must fail loudly (in the tests) instead.
+    Raises ``RuntimeError`` naming the off-site URLs otherwise: such a page renders blank on an
+    offline machine, so it must fail loudly (in the tests) instead of being shipped.
     """
-    rewritten = _UNPKG_URL.sub(
-        lambda match: f"{STATIC_PREFIX}/{match['package']}/{match['path']}", html
-    )
-    remote = [f"<{tag}> {url}" for tag, url in _tagged_urls(rewritten) if _is_remote(url)]
-    if remote or "https://unpkg.com/" in rewritten:
-        leftovers = remote or ["a https://unpkg.com/ URL"]
+    remote = [f"<{tag}> {url}" for tag, url in _tagged_urls(html) if _is_remote(url)]
+    if remote:
         raise RuntimeError(
-            "The GraphQL IDE page still loads assets from the internet after rewriting it for "
-            f"offline use: {', '.join(leftovers)}. The installed strawberry-graphql probably "
-            "changed its GraphiQL page: update server/graphiql/package.json (and the lockfile) "
-            "and server/ide.py so that every asset is served from "
-            f"{STATIC_PREFIX}."
+            "The GraphQL IDE page loads assets from the internet: "
+            f"{', '.join(remote)}. Serve them from {STATIC_PREFIX} instead "
+            "(pin them in server/graphiql/package.json and its lockfile)."
         )
-    return rewritten
+    return html
+
+
+@functools.cache
+def ide_html() -> str:
+    """The GraphiQL page (``server/graphiql/index.html``), checked by :func:`check_offline`."""
+    return check_offline(_PAGE.read_text(encoding="utf-8"))
 
 
 def _local_asset_paths(html: str) -> list[str]:
@@ -126,12 +115,12 @@ def _local_asset_paths(html: str) -> list[str]:
 
 
 def assets_installed() -> bool:
-    """Whether every asset strawberry's GraphiQL page needs is present under :func:`assets_dir`.
+    """Whether every asset the GraphiQL page needs is present under :func:`assets_dir`.
 
     ``False`` means ``make install`` (``npm ci --prefix server/graphiql ...``) has not been run.
     """
     root = assets_dir()
-    paths = _local_asset_paths(offline_ide_html(get_graphql_ide_html("graphiql")))
+    paths = _local_asset_paths(ide_html())
     return bool(paths) and all((root / path).is_file() for path in paths)
 
 

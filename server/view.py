@@ -7,7 +7,7 @@
 - A mutation over GET is 405 (GraphQL-over-HTTP), not strawberry's 400, with the `Allow`
   header RFC 9110 requires on every 405.
 - JSON is decoded and encoded with orjson.
-- GraphiQL is served with its assets from this server (no CDN; see server/ide.py).
+- GraphiQL is inkgraph's own page, its assets served by this server (no CDN; server/ide.py).
 - A client that goes away cancels its request: once the body is read, `http.disconnect` is
   watched for, and on it the request's task is cancelled and its statements interrupted
   (`Database.interrupt`), so nothing keeps computing for nobody.
@@ -41,7 +41,7 @@ from server.api.faults import HEALTH_SCOPE_KEY
 from server.api.limits import trim_errors
 from server.auth import bearer_token
 from server.health import DatabaseHealth
-from server.ide import offline_ide_html
+from server.ide import ide_html
 
 _OPEN_DATABASES = "inkgraph.databases"
 ALLOW = (b"allow", b"GET, POST")
@@ -196,4 +196,4 @@ class GraphQLView(GraphQL[Context, None]):
         return orjson.dumps(data)
 
     async def render_graphql_ide(self, _request: Request) -> Response:
-        return HTMLResponse(offline_ide_html(self.graphql_ide_html))
+        return HTMLResponse(ide_html())

@@ -1,34 +1,38 @@
-"""GraphiQL must work offline: every asset of the IDE page is served by our own app."""
+"""GraphiQL: inkgraph's own page, fully offline, opening on examples that run on the demo data.
+
+What the page does in a real browser (typing, the docs explorer, login → Headers → createPost)
+is proven by tests/clients/test_browser.py; this file checks the page and its assets as served.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-import strawberry
+import pytest_asyncio
+from graphql import parse, validate
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.http.ides import get_graphql_ide_html
-from typing_extensions import override
 
+from server.api.schema import build_schema
+from server.app import create_app
 from server.ide import (
     STATIC_PREFIX,
     asset_urls,
-    assets_dir,
     assets_installed,
+    check_offline,
+    ide_html,
     ide_static_app,
-    offline_ide_html,
 )
+from server.settings import Settings
 
 INSTALL_HINT = (
     "GraphiQL assets are not installed in server/graphiql/node_modules: run `make install` "
@@ -37,36 +41,18 @@ INSTALL_HINT = (
 
 _TAG = re.compile(r"<(?:script|link)\b[^>]*>", re.IGNORECASE | re.DOTALL)
 _ATTR = re.compile(r"""\b(src|href|integrity)\s*=\s*(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+# The example tabs' documents: `query: `...`` template literals of the page's script.
+_EXAMPLE_QUERY = re.compile(r"\bquery: `(.*?)`", re.DOTALL)
 
 
-@strawberry.type
-class Query:
-    hello: str = "hi"
-
-
-class OfflineGraphQL(GraphQL[None, Query]):
-    @override
-    async def get_root_value(self, request: Request | WebSocket) -> Query:
-        return Query()
-
-    @override
-    async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(offline_ide_html(self.graphql_ide_html))
-
-
-def _app() -> Starlette:
-    graphql = OfflineGraphQL(strawberry.Schema(query=Query))
-    return Starlette(
-        routes=[
-            Route("/graphql", graphql),
-            Mount(STATIC_PREFIX, app=ide_static_app()),
-        ]
-    )
+async def _page(_request: Request) -> HTMLResponse:
+    return HTMLResponse(ide_html())
 
 
 @pytest.fixture(scope="module")
 def app_client() -> Iterator[TestClient]:
-    with TestClient(_app()) as test_client:
+    app = Starlette(routes=[Route("/graphql", _page), Mount(STATIC_PREFIX, app=ide_static_app())])
+    with TestClient(app) as test_client:
         yield test_client
 
 
@@ -76,6 +62,15 @@ def client(app_client: TestClient) -> TestClient:
     if not assets_installed():
         pytest.fail(INSTALL_HINT, pytrace=False)
     return app_client
+
+
+@pytest_asyncio.fixture
+async def inkgraph(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app; these tests never reach its (empty) database."""
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'unused.db'}"))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://inkgraph") as http:
+        yield http
 
 
 def _assets_with_integrity(html: str) -> dict[str, str]:
@@ -90,17 +85,9 @@ def _assets_with_integrity(html: str) -> dict[str, str]:
     return assets
 
 
-def _ide_page(client: TestClient) -> str:
-    response = client.get("/graphql", headers={"Accept": "text/html"})
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    return response.text
-
-
 def test_ide_page_loads_nothing_from_the_internet(client: TestClient) -> None:
-    html = _ide_page(client)
+    html = client.get("/graphql").text
 
-    assert "GraphiQL" in html
     assert "unpkg" not in html
     assert "https://" not in html
     urls = asset_urls(html)
@@ -109,10 +96,10 @@ def test_ide_page_loads_nothing_from_the_internet(client: TestClient) -> None:
 
 
 def test_every_ide_asset_is_served_with_matching_integrity(client: TestClient) -> None:
-    assets = _assets_with_integrity(_ide_page(client))
+    assets = _assets_with_integrity(client.get("/graphql").text)
 
-    # react, react-dom, js-cookie, graphiql (js + css), explorer plugin (js + css)
-    assert len(assets) >= 7, assets
+    # react, react-dom, graphiql (js + css), explorer plugin (js + css)
+    assert len(assets) == 6, assets
     for url, integrity in assets.items():
         response = client.get(url)
         assert response.status_code == 200, url
@@ -127,43 +114,51 @@ def test_every_ide_asset_is_served_with_matching_integrity(client: TestClient) -
         assert actual == expected, f"{url}: served file does not match the page's SRI hash"
 
 
-def test_graphql_endpoint_still_answers_queries(app_client: TestClient) -> None:
-    response = app_client.post("/graphql", json={"query": "{ hello }"})
+def _inline_script(html: str) -> str:
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    assert len(scripts) == 1, scripts
+    return str(scripts[0])
+
+
+def test_the_page_is_inkgraphs_and_keeps_queries_out_of_the_url() -> None:
+    html = ide_html()
+    script = _inline_script(html)
+
+    assert "<title>inkgraph</title>" in html
+    assert "Strawberry GraphiQL" not in html
+    assert "Welcome to GraphiQL" not in html
+    # No query, variables or headers are copied into the address bar (a password, a token).
+    assert "replaceState" not in script
+    assert "pushState" not in script
+    assert "location.search" not in script
+    # The editor is uncontrolled: a controlled `query` fed back from onEditQuery drops keys.
+    assert "onEditQuery" not in script
+    assert "defaultTabs: EXAMPLE_TABS" in script
+
+
+def test_the_example_tabs_are_valid_against_the_schema() -> None:
+    schema = build_schema()._schema
+    examples = _EXAMPLE_QUERY.findall(_inline_script(ide_html()))
+
+    assert len(examples) == 3
+    assert "users(first: 10, orderBy: {field: USERNAME})" in examples[0]
+    for document in examples:
+        assert validate(schema, parse(document)) == [], document
+
+
+async def test_the_real_app_serves_the_page_to_browsers(inkgraph: httpx.AsyncClient) -> None:
+    response = await inkgraph.get("/graphql", headers={"Accept": "text/html"})
 
     assert response.status_code == 200
-    assert response.json() == {"data": {"hello": "hi"}}
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.text == ide_html()
 
 
-def test_pinned_npm_versions_match_strawberrys_cdn_versions() -> None:
-    """A strawberry upgrade that bumps a CDN version must bump server/graphiql too."""
-    package_json = assets_dir().parent / "package.json"
-    pinned = json.loads(package_json.read_text(encoding="utf-8"))["dependencies"]
-    cdn = dict(
-        re.findall(
-            r"https://unpkg\.com/((?:@[^/\"']+/)?[^/@\"']+)@([^/\"']+)/",
-            get_graphql_ide_html("graphiql"),
-        )
-    )
+async def test_the_root_url_redirects_to_graphiql(inkgraph: httpx.AsyncClient) -> None:
+    response = await inkgraph.get("/", headers={"Accept": "text/html"})
 
-    assert cdn, "strawberry's GraphiQL page no longer loads anything from unpkg"
-    assert {name: pinned.get(name) for name in cdn} == cdn
-
-
-def test_rewrite_maps_unpkg_urls_to_the_static_prefix() -> None:
-    html = (
-        '<script src="https://unpkg.com/react@18.2.0/umd/react.production.min.js" '
-        'integrity="sha384-abc"></script>'
-        '<link rel="stylesheet" href="https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/'
-        'style.css" />'
-    )
-
-    rewritten = offline_ide_html(html)
-
-    assert asset_urls(rewritten) == [
-        f"{STATIC_PREFIX}/react/umd/react.production.min.js",
-        f"{STATIC_PREFIX}/@graphiql/plugin-explorer/dist/style.css",
-    ]
-    assert 'integrity="sha384-abc"' in rewritten
+    assert response.status_code == 307
+    assert response.headers["location"] == "/graphql"
 
 
 @pytest.mark.parametrize(
@@ -174,9 +169,9 @@ def test_rewrite_maps_unpkg_urls_to_the_static_prefix() -> None:
         '<script src="http://example.com/x.js"></script>',
     ],
 )
-def test_rewrite_fails_loudly_on_remaining_remote_assets(tag: str) -> None:
-    with pytest.raises(RuntimeError, match="still loads assets from the internet"):
-        offline_ide_html(f"<html><head>{tag}</head></html>")
+def test_a_page_with_remote_assets_fails_loudly(tag: str) -> None:
+    with pytest.raises(RuntimeError, match="loads assets from the internet"):
+        check_offline(f"<html><head>{tag}</head></html>")
 
 
 def test_missing_assets_answer_404_instead_of_crashing(tmp_path: Path) -> None:
