@@ -161,6 +161,7 @@ async def assert_too_complex(
 @pytest.mark.parametrize(("query", "depth", "nodes", "cost", "refused"), WORKED_EXAMPLES)
 async def test_worked_examples_are_served_or_refused_as_the_contract_says(
     client: GraphQLClient,
+    patient_client: GraphQLClient,
     engine: AsyncEngine,
     query: str,
     depth: int,
@@ -169,7 +170,7 @@ async def test_worked_examples_are_served_or_refused_as_the_contract_says(
     refused: str | None,
 ) -> None:
     if refused is None:
-        await client.data(query)
+        await patient_client.data(query)
     else:
         actual = {"depth": depth, "nodes": nodes, "cost": cost}[refused]
         maximum = {"depth": 12, "nodes": 20_000, "cost": 50_000}[refused]
@@ -264,6 +265,7 @@ BOUNDARIES = [
 )
 async def test_each_limit_serves_its_maximum_and_refuses_one_more(
     client: GraphQLClient,
+    patient_client: GraphQLClient,
     engine: AsyncEngine,
     limit: str,
     maximum: int,
@@ -271,7 +273,7 @@ async def test_each_limit_serves_its_maximum_and_refuses_one_more(
     over: str,
     actual: int,
 ) -> None:
-    await client.data(at)
+    await patient_client.data(at)
     await assert_too_complex(client, engine, over, limit, maximum, actual)
 
 
