@@ -62,26 +62,14 @@ QUERIES = {
     "author { username posts(first: 5) { nodes { title } } } } } } } }",
 }
 MODES = ("off", "on")
-# Every query limit, argument cap and the execution timeout: 0 turns each off.
-NO_LIMITS: dict[str, Any] = {
-    "graphql_max_characters": 0,
-    "graphql_max_tokens": 0,
-    "graphql_max_directives": 0,
-    "graphql_max_aliases": 0,
-    "graphql_max_depth": 0,
-    "graphql_max_nodes": 0,
-    "graphql_max_cost": 0,
-    "graphql_max_node_ids": 0,
-    "graphql_max_input_list": 0,
-    "graphql_execution_timeout": 0,
-}
 
 
 def _client(engine: Any, compare: str, on: bool) -> httpx.AsyncClient:
     if compare == "plan":
         settings = Settings(graphql_compiled_plan=on)
     else:
-        settings = Settings(graphql_compiled_plan=True, **({} if on else NO_LIMITS))
+        settings = Settings(graphql_compiled_plan=True)
+        settings = settings if on else settings.without_query_limits()
     app = create_app(settings, engine=engine)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://inkgraph")
 

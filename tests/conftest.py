@@ -94,30 +94,16 @@ async def engine(
         yield engine
 
 
-# Every query limit off, and the execution timeout, for tests whose documents are about
-# something else (statement counts at scale, a 40,000-value `in:`) and would now be refused by a
-# limit, or outlast 10 s on a loaded machine.
-UNLIMITED = {
-    "graphql_max_characters": 0,
-    "graphql_max_tokens": 0,
-    "graphql_max_directives": 0,
-    "graphql_max_aliases": 0,
-    "graphql_max_depth": 0,
-    "graphql_max_nodes": 0,
-    "graphql_max_cost": 0,
-    "graphql_max_node_ids": 0,
-    "graphql_max_input_list": 0,
-    "graphql_execution_timeout": 0,
-}
-
-
 def make_client(engine: AsyncEngine, settings: Settings | None = None) -> httpx.AsyncClient:
     app = create_app(settings or Settings(), engine=engine)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://inkgraph")
 
 
 def unlimited_settings() -> Settings:
-    return Settings(**UNLIMITED)  # type: ignore[arg-type]
+    """Every query limit off, and the execution timeout, for tests whose documents are about
+    something else (statement counts at scale, a 40,000-value `in:`) and would be refused by a
+    limit, or outlast 10 s on a loaded machine."""
+    return Settings().without_query_limits()
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.api import complexity, ids
 from server.api.schema import build_schema
-from server.settings import Settings
+from server.settings import QUERY_LIMITS, Settings
 from tests.conftest import make_client
 from tests.support.gql import GraphQLClient
 from tests.support.sqlcount import count_statements
@@ -489,3 +489,17 @@ async def test_introspection_is_on_by_default(
     assert data == {"__type": {"name": "User"}}
     page = await http.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200
+
+
+def test_without_query_limits_turns_off_every_limit_and_nothing_else() -> None:
+    defaults = Settings()
+    unlimited = defaults.without_query_limits()
+    limits = {name for name in Settings.model_fields if name.startswith("graphql_max_")}
+    assert limits | {"graphql_execution_timeout"} == set(QUERY_LIMITS)
+    changed = {
+        name
+        for name in Settings.model_fields
+        if getattr(unlimited, name) != getattr(defaults, name)
+    }
+    assert changed == set(QUERY_LIMITS)
+    assert all(getattr(unlimited, name) == 0 for name in QUERY_LIMITS)
