@@ -25,7 +25,8 @@
     TIMEOUT                    a database statement ran past DB_STATEMENT_TIMEOUT and was
                                cancelled, or the request ran past GRAPHQL_EXECUTION_TIMEOUT (its
                                statement in flight cancelled, `data` null); a mutation's
-                               transaction was rolled back
+                               transaction was rolled back — unless its COMMIT had been sent:
+                               then `extensions.outcomeUnknown: true`, re-read before retrying
     INTERNAL_SERVER_ERROR      anything unexpected; the message is always "Unexpected error."
                                and the details (traceback, SQL) go to the server log only
 
@@ -93,12 +94,15 @@ def query_too_complex(limit: str, maximum: int, actual: int) -> GraphQLError:
     )
 
 
-def timed_out(seconds: float) -> GraphQLError:
-    """The answer to a request that ran past the execution timeout (its work was cancelled)."""
-    return GraphQLError(
-        f"The request took longer than {seconds:g} s and was cancelled.",
-        extensions={"code": TIMEOUT},
-    )
+def timed_out(seconds: float, *, outcome_unknown: bool = False) -> GraphQLError:
+    """The answer to a request that ran past the execution timeout (its work was cancelled).
+    `outcome_unknown`: a mutation's COMMIT had been sent, so its write may have been saved."""
+    message = f"The request took longer than {seconds:g} s and was cancelled."
+    extensions: dict[str, Any] = {"code": TIMEOUT}
+    if outcome_unknown:
+        message += " A change it made may have been saved: read it back before retrying."
+        extensions["outcomeUnknown"] = True
+    return GraphQLError(message, extensions=extensions)
 
 
 def database_fault(
