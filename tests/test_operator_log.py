@@ -28,7 +28,8 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import bodylimit, httplimits
-from server.api import ids, limits
+from server.api import errors, ids, limits
+from server.api.context import Context
 from server.app import create_app
 from server.events import EventLog
 from server.health import DatabaseHealth, Who
@@ -324,3 +325,38 @@ def test_database_transitions_are_one_line_each_with_the_failed_count(
             "failed=1 after=1.0s",
         ),
     ]
+
+
+# ---------------------------------------------------------------------------- unexpected errors
+
+
+async def test_an_unexpected_error_is_one_error_line_with_its_traceback_and_never_answered(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def boom(_self: Context) -> None:
+        raise RuntimeError("disk on fire: SELECT secret FROM vault")
+
+    monkeypatch.setattr(Context, "viewer", boom)
+    clock = FakeClock()
+    monkeypatch.setattr(errors, "_unexpected", EventLog(clock=clock, target=errors.logger))
+    async with app_client(engine) as http:
+        with caplog.at_level(logging.INFO, logger=errors.logger.name):
+            for _ in range(3):
+                response = await http.post("/graphql", json={"query": "query Me { viewer { id } }"})
+                assert "disk on fire" not in response.text
+                assert "RuntimeError" not in response.text
+                assert response.json()["errors"][0]["extensions"] == {
+                    "code": "INTERNAL_SERVER_ERROR"
+                }
+            clock.now += 10.5
+            await http.post("/graphql", json={"query": "query Me { viewer { id } }"})
+    records = [r for r in caplog.records if r.name == errors.logger.name]
+    assert [r.levelno for r in records] == [logging.ERROR, logging.ERROR]
+    assert re.fullmatch(
+        rf"unexpected error client=127\.0\.0\.1 operation=Me {REQUEST} path=viewer",
+        records[0].getMessage(),
+    ), records[0].getMessage()
+    assert records[1].getMessage().endswith(" path=viewer repeated=2")
+    # The traceback goes with the line, to the log only.
+    assert records[0].exc_info is not None
+    assert isinstance(records[0].exc_info[1], RuntimeError)

@@ -36,9 +36,8 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from server.api import complexity
 from server.api.errors import bad_user_input, query_too_complex
-from server.api.faults import HEALTH_SCOPE_KEY
-from server.events import client_address, events, request_id
-from server.health import DatabaseHealth
+from server.api.faults import OPERATION_SCOPE_KEY, request_scope, who
+from server.events import events
 
 CACHE_SIZE = 256
 MAX_ERRORS = 10  # errors per answer
@@ -123,28 +122,15 @@ def _validate(
     return errors
 
 
-_OPERATION_KEY = "inkgraph.operation"  # the operation's name, once the document is parsed
-
-
-def _scope(context: Any) -> dict[str, Any] | None:
-    scope = getattr(getattr(context, "request", None), "scope", None)
-    return scope if isinstance(scope, dict) else None
-
-
 def _log_event(context: Any, operation: str | None, level: int, event: str, **fields: Any) -> None:
     """One line of the operator's log (server/events.py) for this request."""
-    scope = _scope(context)
-    if scope is None:  # executed outside the HTTP view (schema tests)
-        events.emit(level, event, operation=operation, **fields)
-        return
-    health = scope.get(HEALTH_SCOPE_KEY)
-    trusted = health.trusted if isinstance(health, DatabaseHealth) else ()
+    tags = who(context, operation)
     events.emit(
         level,
         event,
-        client=client_address(scope, trusted),
-        operation=operation or scope.get(_OPERATION_KEY),
-        request=request_id(scope),
+        client=tags.client,
+        operation=tags.operation,
+        request=tags.request,
         **fields,
     )
 
@@ -185,9 +171,9 @@ class LimitsExtension(SchemaExtension):
             raise
         ec.graphql_document = parsed.document
         self._entry = parsed
-        scope = _scope(ec.context)
+        scope = request_scope(ec.context)
         if scope is not None:  # for a later line of this request (a timeout)
-            scope[_OPERATION_KEY] = ec.operation_name
+            scope[OPERATION_SCOPE_KEY] = ec.operation_name
         yield
 
     def on_validate(self) -> Iterator[None]:
