@@ -139,6 +139,9 @@ class Database:
         self.reached = False
         self.timed_out = False
         self.committed = False  # a transaction of this request has committed
+        # A COMMIT was sent and its answer has not come back (the request was cancelled while
+        # waiting for it, or the connection broke): it may have committed.
+        self.commit_pending = False
         self._connection: AsyncConnection | None = None
         self._fresh_checkout = False  # no statement has run on this checkout yet
         self._closed = False
@@ -152,6 +155,12 @@ class Database:
         self._in_flight = False
         self._driver: Any = None  # the DB-API driver's connection (for interrupting it)
         self._session_id: int | None = None  # PostgreSQL's backend pid, MariaDB's thread id
+
+    @property
+    def may_have_written(self) -> bool:
+        """Whether a write of this request committed, or may have: an answer that is an error
+        must then say its outcome is unknown (API.md "Acknowledged means committed")."""
+        return self.committed or self.commit_pending
 
     def busy(self) -> bool:
         return self._users > 0
@@ -222,6 +231,7 @@ class Database:
                 if isinstance(error, Exception):
                     self._raise(error)
                 raise
+            self.commit_pending = True  # stays set if the task is cancelled while waiting
             try:
                 await connection.exec_driver_sql("COMMIT")
             except Exception as error:
@@ -230,8 +240,10 @@ class Database:
                     # COMMIT may have reached the server before the connection broke.
                     unknown = DatabaseUnavailable(problem.reason, outcome_unknown=True)
                     self._raise(error, unknown)
+                self.commit_pending = False  # the database answered: it did not commit
                 await _rollback_quietly(connection)
                 self._raise(error)
+            self.commit_pending = False
             self.reached = self.committed = True
             self._in_flight = False
             # The transaction is over: the next read may be retried, so that a connection

@@ -6,8 +6,9 @@ Every line of the `inkgraph.events` logger reads
 
 and repeats of one event for one client are folded: the first is logged at once, the rest of
 the next `FOLD_SECONDS` are counted, and the next line after that window carries
-`repeated=<count>`. An attacker who sends a thousand refused queries a second thus costs the log
-one line per 10 s, not a thousand.
+`repeated=<count>`. An attacker who sends a thousand refused queries a second thus costs the
+log one line per 10 s, not a thousand. The database's transitions (server/health.py) are never
+folded: each is one line, and there are only as many as the database goes down and up.
 
 `client_address(scope, trusted)` is the address the limits and the log attribute a request to:
 the TCP peer, or the first untrusted hop of `X-Forwarded-For` when the peer is a trusted proxy.
@@ -33,11 +34,16 @@ _REQUEST_ID = "inkgraph.request_id"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def new_request_id() -> str:
+    """A fresh id, for a request that never got as far as an ASGI scope (a head cut off)."""
+    return secrets.token_hex(6)
+
+
 def request_id(scope: dict[str, Any]) -> str:
     """This request's id (made on first use, then kept in the ASGI scope)."""
     value = scope.get(_REQUEST_ID)
     if value is None:
-        value = scope[_REQUEST_ID] = secrets.token_hex(6)
+        value = scope[_REQUEST_ID] = new_request_id()
     return str(value)
 
 
@@ -100,10 +106,17 @@ class EventLog:
         operation: str | None = None,
         request: str = "-",
         exc_info: BaseException | None = None,
+        fold: bool = True,
         **fields: object,
     ) -> bool:
         """Log `event` unless a line for it and `client` went out less than `fold_seconds` ago.
-        Returns whether a line was written."""
+        Returns whether a line was written. `fold=False` for events that are rare by nature
+        and must each be seen (the database's transitions): always written."""
+        if not fold:
+            self.target.log(
+                level, _line(event, client, operation, request, fields), exc_info=exc_info
+            )
+            return True
         now = self.clock()
         key = (event, client)
         with self._lock:
@@ -116,12 +129,18 @@ class EventLog:
             self._seen[key] = [now, 0]
             if len(self._seen) > _MAX_KEYS:
                 del self._seen[next(iter(self._seen))]
-        parts = [event, f"client={client}", f"operation={operation or '-'}", f"request={request}"]
-        parts += [f"{name}={value}" for name, value in fields.items()]
         if repeated:
-            parts.append(f"repeated={repeated}")
-        self.target.log(level, " ".join(parts), exc_info=exc_info)
+            fields = {**fields, "repeated": repeated}
+        self.target.log(level, _line(event, client, operation, request, fields), exc_info=exc_info)
         return True
+
+
+def _line(
+    event: str, client: str, operation: str | None, request: str, fields: dict[str, object]
+) -> str:
+    parts = [event, f"client={client}", f"operation={operation or '-'}", f"request={request}"]
+    parts += [f"{name}={value}" for name, value in fields.items()]
+    return " ".join(parts)
 
 
 events = EventLog()

@@ -76,6 +76,7 @@ class DatabaseHealth:
                 client=who.client,
                 operation=who.operation,
                 request=who.request,
+                fold=False,
                 reason=reason,
             )
         if count:
@@ -92,6 +93,7 @@ class DatabaseHealth:
             client=who.client,
             operation=who.operation,
             request=who.request,
+            fold=False,
             failed=self.failed,
             after=f"{after:.1f}s",
         )

@@ -38,7 +38,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from server.events import events
+from server.events import events, new_request_id, request_id
 
 if TYPE_CHECKING:
     # Not at run time: `--workers` children unpickle the protocol before they answer uvicorn's
@@ -144,6 +144,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_size = 0  # request line and header lines parsed so far
         self._too_large = False
         self._refused = False
+        self._message_begun = False  # the current request's scope exists (see _request_id)
 
     # --------------------------------------------------------------------- connection cap
 
@@ -164,6 +165,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 logging.WARNING,
                 "connection refused",
                 client=str(peer[0]) if peer else "-",
+                request=new_request_id(),
                 status=503,
                 open=len(self.connections),
                 max=cap,
@@ -222,6 +224,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._start("head", self.limits.header_timeout)
         self._head_size = 0
         super().on_message_begin()
+        self._message_begun = True
 
     def on_url(self, url: bytes) -> None:
         self._count_head(len(url) + 14)  # method, spaces, version, CRLF: near enough
@@ -238,6 +241,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._stop()
         self._phase = "idle"
+        self._message_begun = False
         super().on_message_complete()
 
     def handle_websocket_upgrade(self) -> None:
@@ -256,6 +260,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._phase_started = time.monotonic()
             self._deadline = self.loop.call_later(seconds, self._cut_off)
 
+    def _request_id(self) -> str:
+        """The id of the request being read: the one its ASGI scope carries once the request
+        line has begun (lines the app writes for it carry the same), else a fresh one."""
+        if self._message_begun:
+            return request_id(self.scope)  # type: ignore[arg-type] # uvicorn's TypedDict
+        return new_request_id()
+
     def _stop(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
@@ -269,6 +280,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             logging.INFO,
             "slow client cut off",
             client=self.client[0] if self.client else "-",
+            request=self._request_id(),
             phase="headers" if self._phase == "head" else self._phase,
             after=f"{time.monotonic() - self._phase_started:.1f}s",
         )
@@ -291,6 +303,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             logging.WARNING,
             "header too large",
             client=self.client[0] if self.client else "-",
+            request=self._request_id(),
             status=431,
             length=length,
             max=self.limits.max_header_bytes,

@@ -4,23 +4,33 @@ flight is cancelled in the database itself, on every backend, and the app serves
 A test-only fault makes the app's page statement slow: an engine hook swaps the statement for
 one that runs for about 30 s (PostgreSQL `pg_sleep`, MariaDB `SLEEP`, a long recursive CTE on
 SQLite). Only statements that read `posts` are swapped, so the checks on the side are not.
+
+Writes that time out (on a database of their own): rolled back when the deadline comes before
+COMMIT, and answered `outcomeUnknown` when it comes after COMMIT was sent, since the write may
+then be saved (API.md "Acknowledged means committed").
 """
 
 import asyncio
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+import pytest_asyncio
 import uvicorn
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import event, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.app import create_app
 from server.settings import Settings
+from server.store import writes
+from tests.api.test_mutations import CREATE_POST, Api, cheap_app
 from tests.conftest import make_client
+from tests.support.backends import fresh_database
+from tests.support.gql import GraphQLClient
 
 QUERY = "{ posts(first: 1) { nodes { title } } }"
 SLOW = {
@@ -39,11 +49,15 @@ _READS_POSTS = re.compile(r"\bposts\b", re.IGNORECASE)
 
 
 @contextmanager
-def slow_statements(engine: AsyncEngine, backend: str) -> Iterator[None]:
+def slow_statements(
+    engine: AsyncEngine, backend: str, pattern: re.Pattern[str] = _READS_POSTS
+) -> Iterator[None]:
+    """Statements that match `pattern` run the backend's slow statement instead."""
+
     def swap(
         _conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any
     ) -> tuple[str, Any]:
-        if _READS_POSTS.search(statement):
+        if pattern.search(statement):
             return SLOW[backend], ()
         return statement, parameters
 
@@ -219,3 +233,100 @@ async def test_a_real_client_hanging_up_cancels_its_statement(
     finally:
         server.should_exit = True
         await serving
+
+
+# ---------------------------------------------------------------------------- writes
+
+
+@pytest_asyncio.fixture(scope="module")
+async def writable(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+    """This module's own database for writes (the shared data set must not change), served
+    with the execution timeout at 0.5 s."""
+    folder = tmp_path_factory.mktemp(f"timeouts-{backend}")
+    async with (
+        fresh_database(backend, folder) as engine,
+        cheap_app(engine, graphql_execution_timeout=WRITE_TIMEOUT) as http,
+    ):
+        yield Api(engine, GraphQLClient(http))
+
+
+WRITE_TIMEOUT = 0.5
+TIMED_OUT = {
+    "message": "The request took longer than 0.5 s and was cancelled.",
+    "extensions": {"code": "TIMEOUT"},
+}
+MAY_BE_SAVED = {
+    "message": "The request took longer than 0.5 s and was cancelled. A change it made may "
+    "have been saved: read it back before retrying.",
+    "extensions": {"code": "TIMEOUT", "outcomeUnknown": True},
+}
+DELETE_USER = "mutation($id: ID!) { deleteUser(input: {id: $id}) { deletedId } }"
+_DELETES_POSTS = re.compile(r"^\s*DELETE FROM posts\b", re.IGNORECASE)
+_SELECTS_POSTS = re.compile(r"^\s*SELECT\b.*\bposts\b", re.IGNORECASE | re.DOTALL)
+
+
+async def post_titles(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        return set((await connection.execute(select(writes.POSTS.c.title))).scalars())
+
+
+async def timed_out_write(api: Api, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    """The answer to a write that ran past the timeout, which must come at the timeout."""
+    started = time.monotonic()
+    body = await api.as_user(token).execute(query, **variables)
+    assert WRITE_TIMEOUT <= time.monotonic() - started < 3.0
+    return body
+
+
+async def test_a_write_timed_out_midway_writes_nothing(writable: Api, backend: str) -> None:
+    api = writable
+    token, user_id = await api.sign_up("slow_leaver")
+    await api.as_user(token).data(CREATE_POST, t="still here")
+    before = await api.counts()
+    # deleteUser has deleted the user's tokens and cleared its comments' author when its
+    # third statement, deleting the posts, is the slow one.
+    with slow_statements(api.engine, backend, _DELETES_POSTS):
+        body = await timed_out_write(api, token, DELETE_USER, id=user_id)
+    assert body == {"data": None, "errors": [TIMED_OUT]}
+    assert await settles_to_zero(api.engine, backend)
+    assert await api.counts() == before
+    # The token the rolled-back delete had deleted still signs the user in.
+    viewer = await api.as_user(token).data("{ viewer { username posts { totalCount } } }")
+    assert viewer["viewer"] == {"username": "slow_leaver", "posts": {"totalCount": 1}}
+    assert api.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_write_timed_out_after_its_commit_says_it_may_be_saved(
+    writable: Api, backend: str
+) -> None:
+    """COMMIT returned, then reading the new post back is slow: the post is saved, so the
+    TIMEOUT must not claim that nothing was written."""
+    api = writable
+    token, _ = await api.sign_up("slow_reader")
+    with slow_statements(api.engine, backend, _SELECTS_POSTS):
+        body = await timed_out_write(api, token, CREATE_POST, t="saved, answer lost")
+    assert body == {"data": None, "errors": [MAY_BE_SAVED]}
+    assert await settles_to_zero(api.engine, backend)
+    assert "saved, answer lost" in await post_titles(api.engine)
+
+
+async def test_a_write_timed_out_awaiting_its_commit_answer_says_it_may_be_saved(
+    writable: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database committed, and its answer to COMMIT is what is slow (a loaded server, a
+    slow network): the deadline comes while the app waits for it."""
+    api = writable
+    token, _ = await api.sign_up("slow_committer")
+    original = AsyncConnection.exec_driver_sql
+
+    async def slow_answer(self: AsyncConnection, statement: str, *args: Any, **kwargs: Any) -> Any:
+        result = await original(self, statement, *args, **kwargs)
+        if statement == "COMMIT":
+            await asyncio.sleep(30)
+        return result
+
+    monkeypatch.setattr(AsyncConnection, "exec_driver_sql", slow_answer)
+    body = await timed_out_write(api, token, CREATE_POST, t="committed, answer slow")
+    monkeypatch.undo()
+    assert body == {"data": None, "errors": [MAY_BE_SAVED]}
+    assert "committed, answer slow" in await post_titles(api.engine)

@@ -197,6 +197,8 @@ async def test_refused_connections_answer_service_unavailable_and_log_one_line(r
         assert field in down, down
     [up] = rig.lines("database reachable again")
     assert "failed=20" in up
+    levels = {r.getMessage(): r.levelno for r in rig.records}
+    assert (levels[down], levels[up]) == (logging.ERROR, logging.INFO)
     assert_no_tracebacks(rig)
 
 

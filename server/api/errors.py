@@ -25,9 +25,11 @@
     TIMEOUT                    a database statement ran past DB_STATEMENT_TIMEOUT and was
                                cancelled, or the request ran past GRAPHQL_EXECUTION_TIMEOUT (its
                                statement in flight cancelled, `data` null); a mutation's
-                               transaction was rolled back
+                               transaction was rolled back — unless its COMMIT had been sent:
+                               then `extensions.outcomeUnknown: true`, re-read before retrying
     INTERNAL_SERVER_ERROR      anything unexpected; the message is always "Unexpected error."
-                               and the details (traceback, SQL) go to the server log only
+                               and the details (traceback, SQL) go to the server log only, as
+                               `unexpected error client=… operation=… request=… path=…` (ERROR)
 
 Requests that are not GraphQL requests at all (bad JSON, no query) get HTTP 400 before any of
 this; a mutation sent over GET gets HTTP 405.
@@ -42,8 +44,13 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from loaders import DatabaseUnavailable, StatementTimeout
+from server.api.faults import who
+from server.events import EventLog
 
 logger = logging.getLogger("inkgraph.errors")
+# Tracebacks of unexpected errors, folded per client like the other event lines: a request that
+# trips a bug, sent in a loop, costs the log one traceback per 10 s (server/events.py).
+_unexpected = EventLog(target=logger)
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
@@ -93,12 +100,15 @@ def query_too_complex(limit: str, maximum: int, actual: int) -> GraphQLError:
     )
 
 
-def timed_out(seconds: float) -> GraphQLError:
-    """The answer to a request that ran past the execution timeout (its work was cancelled)."""
-    return GraphQLError(
-        f"The request took longer than {seconds:g} s and was cancelled.",
-        extensions={"code": TIMEOUT},
-    )
+def timed_out(seconds: float, *, outcome_unknown: bool = False) -> GraphQLError:
+    """The answer to a request that ran past the execution timeout (its work was cancelled).
+    `outcome_unknown`: a mutation's COMMIT had been sent, so its write may have been saved."""
+    message = f"The request took longer than {seconds:g} s and was cancelled."
+    extensions: dict[str, Any] = {"code": TIMEOUT}
+    if outcome_unknown:
+        message += " A change it made may have been saved: read it back before retrying."
+        extensions["outcomeUnknown"] = True
+    return GraphQLError(message, extensions=extensions)
 
 
 def database_fault(
@@ -195,5 +205,14 @@ class ErrorCodes(SchemaExtension):
             return
         for error in result.errors:
             if is_unexpected(error):
-                logger.error("unexpected error in %s", error.path, exc_info=_original(error))
+                tags = who(self.execution_context.context, self.execution_context.operation_name)
+                _unexpected.emit(
+                    logging.ERROR,
+                    "unexpected error",
+                    client=tags.client,
+                    operation=tags.operation,
+                    request=tags.request,
+                    exc_info=_original(error),
+                    path=".".join(str(key) for key in error.path or ()) or "-",
+                )
         result.errors = [classify(error) for error in result.errors]

@@ -36,7 +36,8 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from server.api import complexity
 from server.api.errors import bad_user_input, query_too_complex
-from server.events import client_address, events, request_id
+from server.api.faults import OPERATION_SCOPE_KEY, request_scope, who
+from server.events import events
 
 CACHE_SIZE = 256
 MAX_ERRORS = 10  # errors per answer
@@ -121,11 +122,17 @@ def _validate(
     return errors
 
 
-def _log_refusal(context: Any, operation: str | None, event: str, **fields: Any) -> None:
-    scope = getattr(getattr(context, "request", None), "scope", None)
-    level = logging.INFO if event == "argument_cap" else logging.WARNING
-    client, request = ("-", "-") if scope is None else (client_address(scope), request_id(scope))
-    events.emit(level, event, client=client, operation=operation, request=request, **fields)
+def _log_event(context: Any, operation: str | None, level: int, event: str, **fields: Any) -> None:
+    """One line of the operator's log (server/events.py) for this request."""
+    tags = who(context, operation)
+    events.emit(
+        level,
+        event,
+        client=tags.client,
+        operation=tags.operation,
+        request=tags.request,
+        **fields,
+    )
 
 
 class LimitsExtension(SchemaExtension):
@@ -138,8 +145,14 @@ class LimitsExtension(SchemaExtension):
 
     def _refuse(self, limit: str, maximum: int, actual: int) -> GraphQLError:
         ec = self.execution_context
-        _log_refusal(
-            ec.context, ec.operation_name, "query_refused", limit=limit, actual=actual, max=maximum
+        _log_event(
+            ec.context,
+            ec.operation_name,
+            logging.WARNING,
+            "query refused",
+            limit=limit,
+            actual=actual,
+            max=maximum,
         )
         return query_too_complex(limit, maximum, actual)
 
@@ -158,6 +171,9 @@ class LimitsExtension(SchemaExtension):
             raise
         ec.graphql_document = parsed.document
         self._entry = parsed
+        scope = request_scope(ec.context)
+        if scope is not None:  # for a later line of this request (a timeout)
+            scope[OPERATION_SCOPE_KEY] = ec.operation_name
         yield
 
     def on_validate(self) -> Iterator[None]:
@@ -217,10 +233,11 @@ class LimitsExtension(SchemaExtension):
 
     def _cap(self, error: complexity.ArgumentCapError) -> GraphQLError:
         ec = self.execution_context
-        _log_refusal(
+        _log_event(
             ec.context,
             ec.operation_name,
-            "argument_cap",
+            logging.INFO,
+            "argument capped",
             argument=error.argument,
             actual=error.actual,
             max=error.maximum,
@@ -246,7 +263,12 @@ def trim_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
     return kept
 
 
-def log_timeout(context: Any, operation: str | None, timeout: float) -> None:
-    _log_refusal(
-        context, operation, "request_timed_out", elapsed=f"{timeout:.1f}s", timeout=f"{timeout:g}s"
+def log_timeout(context: Any, operation: str | None, timeout: float, elapsed: float) -> None:
+    _log_event(
+        context,
+        operation,
+        logging.WARNING,
+        "request timed out",
+        elapsed=f"{elapsed:.1f}s",
+        timeout=f"{timeout:g}s",
     )

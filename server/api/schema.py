@@ -45,7 +45,8 @@ class InkgraphSchema(strawberry.Schema):
     ) -> ExecutionResult:
         """strawberry's execute, bounded by the execution timeout: at the deadline the
         request's task is cancelled and its statement in flight is cancelled in the database;
-        the answer is `TIMEOUT` with `data: null` (see `loaders.Database.interrupt`)."""
+        the answer is `TIMEOUT` with `data: null` (see `loaders.Database.interrupt`), with
+        `outcomeUnknown` when a mutation's COMMIT had been sent: it may have been saved."""
         args: tuple[Any, ...] = (
             query,
             variable_values,
@@ -78,7 +79,9 @@ class InkgraphSchema(strawberry.Schema):
             state["expired"] = True
             stopping.append(asyncio.create_task(stop()))
 
-        timer = asyncio.get_running_loop().call_later(timeout, expire)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        timer = loop.call_later(timeout, expire)
         try:
             result = await super().execute(*args, **kwargs)
         except asyncio.CancelledError:
@@ -91,8 +94,11 @@ class InkgraphSchema(strawberry.Schema):
         if not state["expired"]:
             return result  # type: ignore[return-value] # set: not expired, so no cancellation
         await asyncio.gather(*stopping, return_exceptions=True)
-        log_timeout(context, operation_name, timeout)
-        return ExecutionResult(data=None, errors=[timed_out(timeout)])
+        log_timeout(context, operation_name, timeout, loop.time() - started)
+        # A write whose COMMIT was sent (or returned) may be saved: the error must say so.
+        db = getattr(context, "db", None)
+        unknown = bool(getattr(db, "may_have_written", False))
+        return ExecutionResult(data=None, errors=[timed_out(timeout, outcome_unknown=unknown)])
 
     def _get_custom_context_kwargs(
         self, operation_extensions: dict[str, Any] | None = None, *, sync: bool = False
