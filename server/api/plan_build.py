@@ -41,6 +41,7 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.arguments import convert_arguments
 
 from server.api.execution import leaves_of
+from server.api.inputs import conditions_of, order_of
 from server.api.plan_nodes import (
     Connection,
     ConnectionArguments,
@@ -61,7 +62,7 @@ from server.api.plan_roots import (
     Typename,
 )
 from server.api.relay import CONNECTION_FIELD, ConnectionField, page_spec
-from server.api.types import ENTITIES, TO_ONE, conditions_of, order_of
+from server.api.types import ENTITIES, TO_ONE
 
 # Scalars that hand values of exactly this Python type back unchanged (plan_nodes._coerce_all).
 NATURAL: dict[Any, type] = {

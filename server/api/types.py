@@ -17,9 +17,18 @@ from typing import Any
 import strawberry
 from sqlalchemy import Row, Table
 
-from loaders import Condition, Order, Relation
+from loaders import Relation
 from server.api import ids
 from server.api.context import Info
+from server.api.inputs import (
+    UNSET,
+    DateTimeFilter,
+    OrderDirection,
+    StringFilter,
+    conditions_of,
+    given,
+    order_of,
+)
 from server.api.relay import (
     CONNECTION_FIELD,
     Connection,
@@ -32,84 +41,10 @@ from server.api.scalars import DateTime
 from server.store import models
 from server.store.models import table_of
 
-UNSET: Any = strawberry.UNSET
 # Rows a page loaded for its objects' many-to-one fields: field name -> foreign key -> row.
 Related = Mapping[str, Mapping[Any, Row[Any] | None]] | None
 
-# ---------------------------------------------------------------------------- shared inputs
-
-
-@strawberry.enum
-class OrderDirection(Enum):
-    ASC = "asc"
-    DESC = "desc"
-
-
-@strawberry.input(description="Text conditions; all given parts must hold.")
-class StringFilter:
-    eq: str | None = strawberry.field(default=None, description="Exact, case-sensitive.")
-    in_: list[str] | None = strawberry.field(
-        default=None, name="in", description="Exact, case-sensitive; [] matches nothing."
-    )
-    contains: str | None = strawberry.field(
-        default=None, description="Case-insensitive substring; % _ \\ match themselves."
-    )
-    starts_with: str | None = strawberry.field(
-        default=None, description="Case-insensitive prefix; % _ \\ match themselves."
-    )
-
-
-@strawberry.input(description="Instant comparisons; all given parts must hold.")
-class DateTimeFilter:
-    gt: DateTime | None = None
-    gte: DateTime | None = None
-    lt: DateTime | None = None
-    lte: DateTime | None = None
-
-
-_OPS = {
-    "eq": "eq",
-    "in_": "in",
-    "contains": "contains",
-    "starts_with": "starts_with",
-    "gt": "gt",
-    "gte": "gte",
-    "lt": "lt",
-    "lte": "lte",
-}
-
-
-def conditions_of(filter_input: Any) -> tuple[Condition, ...]:
-    """Flatten an `XFilter` input into loader conditions. Input field names are column names."""
-    if filter_input is None:
-        return ()
-    conditions: list[Condition] = []
-    for column_field in dataclasses.fields(filter_input):
-        column_filter = getattr(filter_input, column_field.name)
-        if column_filter is None:
-            continue
-        for op_field in dataclasses.fields(column_filter):
-            value = getattr(column_filter, op_field.name)
-            if value is not None:
-                value = tuple(value) if isinstance(value, list) else value
-                conditions.append(Condition(column_field.name, _OPS[op_field.name], value))  # type: ignore[arg-type] # _OPS values are Op literals
-    return tuple(conditions)
-
-
-def order_of(order_input: Any) -> Order:
-    """An `XOrder` input (enum values are column names) as a loader `Order`."""
-    if order_input is None:
-        return Order()
-    # `direction: null` means the default, ASC.
-    return Order(order_input.field.value, order_input.direction is OrderDirection.DESC)
-
-
 # ---------------------------------------------------------------------------- connections
-
-
-def _given(value: Any) -> Any:
-    """An argument left out (UNSET) and one sent as explicit null mean the same."""
-    return None if value is UNSET else value
 
 
 def connection_field(
@@ -133,16 +68,16 @@ def connection_field(
         filter: Any = UNSET,
     ) -> Any:
         entity = ENTITIES[target]
-        order, conditions = order_of(_given(order_by)), conditions_of(_given(filter))
+        order, conditions = order_of(given(order_by)), conditions_of(given(filter))
         spec = page_spec(
             field=field,
             table=entity.table,
             order=order,
             conditions=conditions,
-            first=_given(first),
-            after=_given(after),
-            last=_given(last),
-            before=_given(before),
+            first=given(first),
+            after=given(after),
+            last=given(last),
+            before=given(before),
         )
         loaders = info.context.loaders
         if relation is None:
