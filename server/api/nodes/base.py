@@ -21,7 +21,14 @@ An entity module (server/api/nodes/<entity>.py) declares, in this order:
 
 A half-declared entity fails at import (a relation the models lack, a scalar with no column)
 or when the schema is built (`check`: a node type not registered, a relation pointing at a
-type of another table), never as an error at run time.
+type of another table), never as an error at run time. tests/test_entities.py proves each.
+
+Strawberry internals used here (strawberry-graphql pinned exactly, see pyproject.toml):
+`attach` appends a `StrawberryField` to a finished type's `StrawberryObjectDefinition.fields`
+(setting its `python_name` and `origin`, as strawberry's own `_get_fields` does), and `check`
+reads the built schema's graphql-core `type_map`. If strawberry stops reading `fields` at
+schema build, the attached connections vanish from schema.graphql and tests/test_schema_file.py
+and tests/test_entities.py fail.
 """
 
 import asyncio
