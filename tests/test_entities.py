@@ -127,9 +127,9 @@ def test_an_unregistered_type_refuses_rows_with_a_clear_message() -> None:
 
 
 def test_a_relation_the_models_lack_fails_at_declaration() -> None:
-    with pytest.raises(KeyError, match=r"Post has no relationship 'tags'; valid: user"):
-        to_one(Relation.of(models.Post, "tags"), User)
-    with pytest.raises(KeyError, match=r"User has no relationship 'likes'; valid: comments, posts"):
+    with pytest.raises(KeyError, match=r"Post has no relationship 'likes'; valid: .*user"):
+        to_one(Relation.of(models.Post, "likes"), User)
+    with pytest.raises(KeyError, match=r"User has no relationship 'likes'; valid: comments, "):
         connect(User, "likes", POST)
 
 
