@@ -1,6 +1,8 @@
-"""In-process CPU milliseconds per request of the peer race's queries, compiled plan off vs on.
+"""In-process CPU milliseconds per request of the peer race's queries, compiled plan off vs on
+(or query limits off vs on).
 
     .venv/bin/python -m bench.cpu -n 20 --repeat 5 [--backend postgresql] [--queries q2,q4]
+    .venv/bin/python -m bench.cpu --compare limits     # every query limit and cap off vs on
     .venv/bin/python -m bench.cpu --profile cprofile --queries q2 --mode on -n 50
 
 Seeds the benchmark data set (bench/run.py: 2,000 users x 10 posts, 1,000 articles x 20
@@ -14,6 +16,10 @@ CPU is this process's CPU time (`time.process_time`), so the database server's o
 counted. Off and on are measured interleaved (off/on, then on/off, per repeat), so that load
 from other programs falls on both alike; the table gives the median of the repeats and the
 ratio on ÷ off. `--profile` prints a cProfile or pyinstrument breakdown of one mode instead.
+
+`--compare limits` keeps the plan on in both apps and turns off, in the "off" app, every query
+limit, argument cap and the execution timeout (API.md "Limits and protection"): what the
+limits cost a common query.
 """
 
 from __future__ import annotations
@@ -58,8 +64,13 @@ QUERIES = {
 MODES = ("off", "on")
 
 
-def _client(engine: Any, plan: bool) -> httpx.AsyncClient:
-    app = create_app(Settings(graphql_compiled_plan=plan), engine=engine)
+def _client(engine: Any, compare: str, on: bool) -> httpx.AsyncClient:
+    if compare == "plan":
+        settings = Settings(graphql_compiled_plan=on)
+    else:
+        settings = Settings(graphql_compiled_plan=True)
+        settings = settings if on else settings.without_query_limits()
+    app = create_app(settings, engine=engine)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://inkgraph")
 
 
@@ -82,7 +93,7 @@ async def measure(args: argparse.Namespace, clients: dict[str, httpx.AsyncClient
     for query, body in bodies.items():  # warm caches; the two answers must be the same bytes
         answers = {mode: await _send(clients[mode], body) for mode in MODES}
         if answers["off"] != answers["on"]:
-            raise SystemExit(f"{query}: plan on and off answered differently")
+            raise SystemExit(f"{query}: {args.compare} on and off answered differently")
         for mode in MODES:
             await _cpu_ms(clients[mode], body, 3)
     samples: dict[tuple[str, str], list[float]] = {}
@@ -94,11 +105,12 @@ async def measure(args: argparse.Namespace, clients: dict[str, httpx.AsyncClient
                     await _cpu_ms(clients[mode], body, args.n)
                 )
     print(f"CPU ms/request, in-process, {args.backend}, median of {args.repeat} x {args.n}")
-    print(f"{'query':6} {'plan off':>9} {'plan on':>9} {'on/off':>7}")
+    off_label, on_label = f"{args.compare} off", f"{args.compare} on"
+    print(f"{'query':6} {off_label:>11} {on_label:>11} {'on/off':>7}")
     for query in bodies:
         off = statistics.median(samples[(query, "off")])
         on = statistics.median(samples[(query, "on")])
-        print(f"{query:6} {off:9.2f} {on:9.2f} {on / off:7.2f}")
+        print(f"{query:6} {off:11.2f} {on:11.2f} {on / off:7.2f}")
 
 
 async def profile(args: argparse.Namespace, clients: dict[str, httpx.AsyncClient]) -> None:
@@ -120,7 +132,7 @@ async def profile(args: argparse.Namespace, clients: dict[str, httpx.AsyncClient
             c_profiler.disable()
             stats = pstats.Stats(c_profiler, stream=sys.stdout)
             stats.sort_stats(args.sort).print_stats(args.lines)
-        print(f"{query} plan {args.mode}: {ms:.2f} CPU ms/request under the profiler")
+        print(f"{query} {args.compare} {args.mode}: {ms:.2f} CPU ms/request under the profiler")
 
 
 async def amain(args: argparse.Namespace) -> None:
@@ -130,7 +142,7 @@ async def amain(args: argparse.Namespace) -> None:
             try:
                 await upgrade(engine)
                 await seed(engine)
-                clients = {mode: _client(engine, mode == "on") for mode in MODES}
+                clients = {mode: _client(engine, args.compare, mode == "on") for mode in MODES}
                 try:
                     if args.profile:
                         await profile(args, clients)
@@ -149,6 +161,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--queries", default=",".join(QUERIES), help="e.g. q2,q4 (default all)")
     parser.add_argument("-n", type=int, default=20, help="requests per sample (default 20)")
     parser.add_argument("--repeat", type=int, default=5, help="samples per mode (default 5)")
+    parser.add_argument(
+        "--compare",
+        choices=("plan", "limits"),
+        default="plan",
+        help="what off and on switch: the compiled plan (default) or every query limit",
+    )
     parser.add_argument("--profile", choices=("cprofile", "pyinstrument"))
     parser.add_argument("--mode", choices=MODES, default="on", help="with --profile")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key (default tottime)")

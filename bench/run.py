@@ -490,6 +490,18 @@ def _proc_stat(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
+def memory_mib(pid: int) -> tuple[float, float]:
+    """(current, peak) resident set size of `pid` in MiB: VmRSS and VmHWM of /proc/PID/status
+    (the kernel's high-water mark, so a peak between two samples is not missed)."""
+    values = {"VmRSS": 0.0, "VmHWM": 0.0}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in values:
+                values[key] = int(rest.split()[0]) / 1024  # kB
+    return values["VmRSS"], values["VmHWM"]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = _proc_stat(pid)
@@ -730,6 +742,9 @@ class BackendReport:
     all_scenarios: list[Scenario] = field(default_factory=list)
     counted: dict[str, Counted] = field(default_factory=dict)
     measured: dict[str, Measurement] = field(default_factory=dict)
+    # The server's resident memory (MiB) after start-up and its peak over the whole run.
+    rss_started_mib: float = 0.0
+    rss_peak_mib: float = 0.0
 
 
 @contextlib.asynccontextmanager
@@ -824,6 +839,7 @@ async def measure(
     say = _say(report.name)
     async with serve(url, workdir / "server.log") as server:
         say(f"server pid {server.process.pid} on {server.base_url}")
+        report.rss_started_mib, _ = memory_mib(server.process.pid)
         # Twice the load's connections: a query measured alongside another drives both.
         limits = httpx.Limits(
             max_connections=2 * args.concurrency, max_keepalive_connections=2 * args.concurrency
@@ -859,6 +875,7 @@ async def measure(
                 )
                 if measured.first_error:
                     say(f"  first error: {measured.first_error[:300]}")
+        _, report.rss_peak_mib = memory_mib(server.process.pid)
 
 
 def _say(backend: str) -> Callable[[str], None]:
@@ -983,6 +1000,15 @@ def noisy(report: BackendReport) -> list[str]:
     return [key for key, m in report.measured.items() if m.other_cpu > OTHER_CPU_WARNING]
 
 
+def memory_line(report: BackendReport) -> str | None:
+    if not report.rss_peak_mib:
+        return None
+    return (
+        f"server memory: {report.rss_started_mib:.0f} MiB resident after start-up, "
+        f"peak {report.rss_peak_mib:.0f} MiB over the run (VmHWM)"
+    )
+
+
 def noise_line(report: BackendReport) -> str | None:
     keys = noisy(report)
     if not keys:
@@ -1043,7 +1069,12 @@ def print_report(reports: Sequence[BackendReport], args: argparse.Namespace) -> 
             print(f"FAILED: {report.failure}")
         if report.scenarios:
             print(text_table(rows_of(report)))
-        for line in (keyset_line(report), sessions_line(report), noise_line(report)):
+        for line in (
+            keyset_line(report),
+            sessions_line(report),
+            memory_line(report),
+            noise_line(report),
+        ):
             if line:
                 print(line)
         for key, counted in report.counted.items():
@@ -1085,7 +1116,12 @@ def markdown(reports: Sequence[BackendReport], args: argparse.Namespace) -> str:
             out.append(f"**Failed**: {report.failure}")
         if report.scenarios:
             out.append(markdown_table(COLUMNS, rows_of(report)))
-        for line in (keyset_line(report), sessions_line(report), noise_line(report)):
+        for line in (
+            keyset_line(report),
+            sessions_line(report),
+            memory_line(report),
+            noise_line(report),
+        ):
             if line:
                 out += ["", line]
         if report.name == "postgresql" and (table := reference_table(report)):

@@ -27,6 +27,21 @@ _ASYNC_DRIVERS = {
 }
 
 
+# The settings that bound one GraphQL request (API.md "Limits and protection"): 0 turns each off.
+QUERY_LIMITS = (
+    "graphql_max_characters",
+    "graphql_max_tokens",
+    "graphql_max_directives",
+    "graphql_max_aliases",
+    "graphql_max_depth",
+    "graphql_max_nodes",
+    "graphql_max_cost",
+    "graphql_max_node_ids",
+    "graphql_max_input_list",
+    "graphql_execution_timeout",
+)
+
+
 class Settings(BaseSettings):
     """Server configuration.
 
@@ -92,6 +107,12 @@ class Settings(BaseSettings):
             except ValueError:
                 return value.strip()
         return value
+
+    def without_query_limits(self) -> "Settings":
+        """These settings with every query limit, argument cap and the execution timeout off
+        (0): for benchmarks and tests whose documents are about something else. Never for a
+        public endpoint."""
+        return self.model_copy(update=dict.fromkeys(QUERY_LIMITS, 0))
 
     def cors_origins(self) -> list[str]:
         """`cors_allow_origins` as a list of exact origins (empty: no CORS at all)."""

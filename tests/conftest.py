@@ -94,30 +94,16 @@ async def engine(
         yield engine
 
 
-# Every query limit off, and the execution timeout, for tests whose documents are about
-# something else (statement counts at scale, a 40,000-value `in:`) and would now be refused by a
-# limit, or outlast 10 s on a loaded machine.
-UNLIMITED = {
-    "graphql_max_characters": 0,
-    "graphql_max_tokens": 0,
-    "graphql_max_directives": 0,
-    "graphql_max_aliases": 0,
-    "graphql_max_depth": 0,
-    "graphql_max_nodes": 0,
-    "graphql_max_cost": 0,
-    "graphql_max_node_ids": 0,
-    "graphql_max_input_list": 0,
-    "graphql_execution_timeout": 0,
-}
-
-
 def make_client(engine: AsyncEngine, settings: Settings | None = None) -> httpx.AsyncClient:
     app = create_app(settings or Settings(), engine=engine)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://inkgraph")
 
 
 def unlimited_settings() -> Settings:
-    return Settings(**UNLIMITED)  # type: ignore[arg-type]
+    """Every query limit off, and the execution timeout, for tests whose documents are about
+    something else (statement counts at scale, a 40,000-value `in:`) and would be refused by a
+    limit, or outlast 10 s on a loaded machine."""
+    return Settings().without_query_limits()
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -129,6 +115,15 @@ async def http(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 def client(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def patient_client(engine: AsyncEngine) -> AsyncIterator[GraphQLClient]:
+    """The default limits, but no execution timeout: documents at a limit (20,000 nodes) are
+    about the limit, and may outlast 10 s when the machine is loaded and every query runs twice."""
+    settings = Settings(graphql_execution_timeout=0)
+    async with make_client(engine, settings) as http:
+        yield GraphQLClient(http)
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
 from server.app import create_app
 from server.cli import main
@@ -329,11 +330,17 @@ def test_token_ttl_takes_seconds_or_iso_8601(
     assert Settings().token_ttl == expected
 
 
-@pytest.mark.parametrize("raw", ["soon", "30 days", "P-1D"])
+@pytest.mark.parametrize("raw", ["soon", "thirty days", "P-1D"])
 def test_a_bad_token_ttl_names_the_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], raw: str
 ) -> None:
     monkeypatch.setenv("TOKEN_TTL", raw)
+
+    def served(*args: object, **kwargs: object) -> None:
+        # An accepted value would otherwise serve forever inside the test process.
+        pytest.fail(f"TOKEN_TTL={raw!r} was accepted and the server started")
+
+    monkeypatch.setattr(uvicorn, "run", served)
     with pytest.raises(SystemExit) as exited:
         main(["serve", "--port", str(free_port())])
     assert exited.value.code == 2

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.api import complexity, ids
 from server.api.schema import build_schema
-from server.settings import Settings
+from server.settings import QUERY_LIMITS, Settings
 from tests.conftest import make_client
 from tests.support.gql import GraphQLClient
 from tests.support.sqlcount import count_statements
@@ -161,6 +161,7 @@ async def assert_too_complex(
 @pytest.mark.parametrize(("query", "depth", "nodes", "cost", "refused"), WORKED_EXAMPLES)
 async def test_worked_examples_are_served_or_refused_as_the_contract_says(
     client: GraphQLClient,
+    patient_client: GraphQLClient,
     engine: AsyncEngine,
     query: str,
     depth: int,
@@ -169,7 +170,7 @@ async def test_worked_examples_are_served_or_refused_as_the_contract_says(
     refused: str | None,
 ) -> None:
     if refused is None:
-        await client.data(query)
+        await patient_client.data(query)
     else:
         actual = {"depth": depth, "nodes": nodes, "cost": cost}[refused]
         maximum = {"depth": 12, "nodes": 20_000, "cost": 50_000}[refused]
@@ -264,6 +265,7 @@ BOUNDARIES = [
 )
 async def test_each_limit_serves_its_maximum_and_refuses_one_more(
     client: GraphQLClient,
+    patient_client: GraphQLClient,
     engine: AsyncEngine,
     limit: str,
     maximum: int,
@@ -271,7 +273,7 @@ async def test_each_limit_serves_its_maximum_and_refuses_one_more(
     over: str,
     actual: int,
 ) -> None:
-    await client.data(at)
+    await patient_client.data(at)
     await assert_too_complex(client, engine, over, limit, maximum, actual)
 
 
@@ -487,3 +489,17 @@ async def test_introspection_is_on_by_default(
     assert data == {"__type": {"name": "User"}}
     page = await http.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200
+
+
+def test_without_query_limits_turns_off_every_limit_and_nothing_else() -> None:
+    defaults = Settings()
+    unlimited = defaults.without_query_limits()
+    limits = {name for name in Settings.model_fields if name.startswith("graphql_max_")}
+    assert limits | {"graphql_execution_timeout"} == set(QUERY_LIMITS)
+    changed = {
+        name
+        for name in Settings.model_fields
+        if getattr(unlimited, name) != getattr(defaults, name)
+    }
+    assert changed == set(QUERY_LIMITS)
+    assert all(getattr(unlimited, name) == 0 for name in QUERY_LIMITS)
