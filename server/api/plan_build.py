@@ -41,6 +41,8 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.arguments import convert_arguments
 
 from server.api.execution import leaves_of
+from server.api.inputs import conditions_of, order_of
+from server.api.nodes import ENTITIES
 from server.api.plan_nodes import (
     Connection,
     ConnectionArguments,
@@ -61,7 +63,6 @@ from server.api.plan_roots import (
     Typename,
 )
 from server.api.relay import CONNECTION_FIELD, ConnectionField, page_spec
-from server.api.types import ENTITIES, TO_ONE, conditions_of, order_of
 
 # Scalars that hand values of exactly this Python type back unchanged (plan_nodes._coerce_all).
 NATURAL: dict[Any, type] = {
@@ -156,7 +157,7 @@ class Compiler:
             raise Unplannable
         grouped = self._subfields(object_type, details)
         leaves = leaves_of(object_type)
-        to_one = TO_ONE.get(object_type.name, {})
+        to_one = entity.to_one
         pk = next(iter(entity.table.primary_key.columns)).name
         columns = {c.name for c in entity.table.columns if not c.info.get("private")}
         keys: list[str] = []
@@ -244,7 +245,7 @@ class Compiler:
         table = entity.table
 
         def arguments(run: Run) -> ConnectionArguments:
-            # As types.connection_field's resolver does.
+            # As nodes.base.connection_field's resolver does.
             args = raw_arguments(run)
             order = order_of(args.get("order_by"))
             conditions = conditions_of(args.get("filter"))

@@ -14,8 +14,8 @@ from graphql.pyutils import gather_with_cancel
 from sqlalchemy import Row
 
 from server.api import ids
+from server.api.nodes import ENTITIES
 from server.api.plan_nodes import Connection, Fallback, ObjectPlan, Part, Run
-from server.api.types import ENTITIES
 from server.store import models
 from server.store.models import table_of
 

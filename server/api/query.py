@@ -1,44 +1,41 @@
-"""The root `Query`: node lookups by global ID, single-entity lookups and root connections."""
+"""The root `Query`: node lookups by global ID, single-entity lookups and root connections.
+
+The root connections (`users`, `posts`, …) are not written here: every entity registered
+with `root="xs"` (server/api/nodes/) gets `Query.xs`, in the registry's order.
+"""
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
 from server.api import ids
 from server.api.context import Info
 from server.api.errors import bad_user_input
-from server.api.types import (
-    ENTITIES,
-    Article,
-    Comment,
-    Entity,
-    Node,
-    Post,
-    User,
-    connection_field,
-)
+from server.api.nodes import ENTITIES, Entity, Node
+from server.api.nodes.article import ARTICLE, Article
+from server.api.nodes.base import N, attach, connection_field
+from server.api.nodes.comment import COMMENT, Comment
+from server.api.nodes.post import POST, Post
+from server.api.nodes.user import USER, User
 from server.store import models
 from server.store.models import table_of
 
 
-async def _load(info: Info, entity: Entity, pk: int) -> Node | None:
+async def _load(info: Info, entity: Entity[N], pk: int) -> N | None:
     row = await info.context.loaders.by_id(entity.table).load(pk)
-    if row is None:
-        return None
-    node: Node = entity.wrap(row)
-    return node
+    return None if row is None else entity.wrap(row)
 
 
-def _entity(type_name: str, global_id: str) -> Entity:
+def _entity(type_name: str, global_id: str) -> Entity[Any]:
     entity = ENTITIES.get(type_name)
     if entity is None:
         raise bad_user_input(f"{global_id!r} is not a valid ID.")
     return entity
 
 
-async def _typed(info: Info, type_name: str, global_id: str) -> Node | None:
-    return await _load(info, ENTITIES[type_name], ids.decode_as(global_id, type_name))
+async def _typed(info: Info, entity: Entity[N], global_id: str) -> N | None:
+    return await _load(info, entity, ids.decode_as(global_id, entity.name))
 
 
 @strawberry.type
@@ -75,7 +72,7 @@ class Query:
         if (id is None) == (username is None):
             raise bad_user_input("Pass exactly one of `id` or `username`.")
         if id is not None:
-            return await _typed(info, "User", id)  # type: ignore[return-value] # a User entity
+            return await _typed(info, USER, id)
         assert username is not None
         loader = info.context.loaders.by_column(table_of(models.User), "username_key")
         row = await loader.load(username.lower())
@@ -83,15 +80,15 @@ class Query:
 
     @strawberry.field
     async def post(self, info: Info, id: strawberry.ID) -> Post | None:
-        return await _typed(info, "Post", id)  # type: ignore[return-value] # a Post entity
+        return await _typed(info, POST, id)
 
     @strawberry.field
     async def article(self, info: Info, id: strawberry.ID) -> Article | None:
-        return await _typed(info, "Article", id)  # type: ignore[return-value]
+        return await _typed(info, ARTICLE, id)
 
     @strawberry.field
     async def comment(self, info: Info, id: strawberry.ID) -> Comment | None:
-        return await _typed(info, "Comment", id)  # type: ignore[return-value]
+        return await _typed(info, COMMENT, id)
 
     @strawberry.field(
         description="The user whose token authenticates this request; null when anonymous."
@@ -100,7 +97,7 @@ class Query:
         row = await info.context.viewer()
         return None if row is None else User.from_row(row)
 
-    users = connection_field("User", field="Query.users")
-    posts = connection_field("Post", field="Query.posts")
-    articles = connection_field("Article", field="Query.articles")
-    comments = connection_field("Comment", field="Query.comments")
+
+for _entity_ in ENTITIES:
+    if _entity_.root is not None:
+        attach(Query, _entity_.root, connection_field("Query", _entity_.root, _entity_))

@@ -5,8 +5,8 @@ and `pageInfo` share one page load; `totalCount` alone costs one count and no pa
 
 `edges` and `nodes` hand the page's rows to `PageSource.objects` with the names of the fields
 selected on each node, so that the node type can load its many-to-one relations for the whole
-page at once (server/api/types.py): graphql-core then completes the page without one awaitable per
-row, which is most of what a large page costs.
+page at once (server/api/nodes/base.py): graphql-core then completes the page without one
+awaitable per row, which is most of what a large page costs.
 """
 
 import asyncio

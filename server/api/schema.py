@@ -15,10 +15,10 @@ from server.api.execution import LeafFastPathContext
 from server.api.faults import DatabaseFaults
 from server.api.limits import LimitsExtension, QueryLimits, log_timeout
 from server.api.mutations import Mutation
+from server.api.nodes import ENTITIES
 from server.api.plan import PlanExecutor
 from server.api.query import Query
 from server.api.scalars import SCALAR_MAP
-from server.api.types import Article, Comment, Post, User
 
 
 class InkgraphSchema(strawberry.Schema):
@@ -124,12 +124,13 @@ def build_schema(
     schema = InkgraphSchema(
         query=Query,
         mutation=Mutation,
-        types=[User, Post, Article, Comment],
+        types=ENTITIES.types,
         extensions=extensions,
         config=StrawberryConfig(
             scalar_map=SCALAR_MAP, disable_field_suggestions=not limits.suggestions
         ),
         execution_context_class=PlanExecutor if compiled_plan else LeafFastPathContext,
     )
+    ENTITIES.check(schema)
     schema.limits = limits
     return schema

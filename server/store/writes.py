@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Row, Table, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
 
 from loaders import Database
 from loaders.dialect import now
@@ -88,16 +89,26 @@ async def set_editor(connection: AsyncConnection, username: str) -> bool:
 
 async def sync_id_sequences(connection: AsyncConnection) -> None:
     """After inserts with explicit ids, move PostgreSQL's id sequences past the largest id
-    (MariaDB's AUTO_INCREMENT and SQLite's rowid follow by themselves)."""
+    (MariaDB's AUTO_INCREMENT and SQLite's rowid follow by themselves): every table of the
+    models whose key is an `id` column, so a new table is covered by being declared."""
     if connection.dialect.name != "postgresql":
         return
-    for table in (USERS, POSTS, ARTICLES, COMMENTS, TOKENS):
+    for table in id_tables():
         await connection.execute(
             text(
                 f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
                 f"coalesce((SELECT max(id) FROM {table.name}), 0) + 1, false)"
             )
         )
+
+
+def id_tables() -> list[Table]:
+    """The models' tables keyed by one integer `id` column, in dependency order."""
+    return [
+        table
+        for table in SQLModel.metadata.sorted_tables
+        if [c.name for c in table.primary_key.columns] == ["id"]
+    ]
 
 
 def is_username_conflict(error: IntegrityError) -> bool:

@@ -23,10 +23,12 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.api import ids
+from server.api.nodes import ENTITIES
 from server.store import models
 from server.store.models import table_of
 from tests.conftest import make_client, unlimited_settings
 from tests.support.backends import fresh_database
+from tests.support.connections import CONNECTIONS, PARENT_LIST, Conn
 from tests.support.gql import GraphQLClient
 from tests.support.sqlcount import count_statements
 
@@ -274,3 +276,30 @@ async def test_nested_pages_are_per_parent_in_one_statement(scaled: list[Scaled]
     assert len(statements) == 2, statements.listing()
     assert len(pages) == 1, statements.listing()
     assert "OFFSET" not in pages[0].upper()
+
+
+# ---------------------------------------------------------------------------- every connection
+
+
+def _registry_case(conn: Conn) -> tuple[str, int]:
+    """A query reading every row of `conn` with every many-to-one field of its nodes, and its
+    exact statement count: the rows, their totalCount, one by-id lookup per target table of
+    the many-to-one fields (page-wide, whatever the number of rows), and the parents' page."""
+    entity = ENTITIES[conn.node_type]
+    to_one = " ".join(f"{name} {{ databaseId }}" for name in entity.to_one)
+    body = f"{conn.field}(first: 100) {{ totalCount nodes {{ databaseId {to_one} }} }}"
+    if conn.nested:
+        assert conn.parent_type is not None
+        body = f"{PARENT_LIST[conn.parent_type]}(first: 100) {{ nodes {{ {body} }} }}"
+    targets = {relation.target for relation in entity.to_one.values()}
+    return f"{{ {body} }}", 2 + len(targets) + conn.nested
+
+
+@pytest.mark.parametrize("conn", list(CONNECTIONS.values()), ids=lambda c: c.name)
+async def test_every_connection_loads_its_rows_and_relations_in_fixed_statements(
+    engine: AsyncEngine, unlimited_client: GraphQLClient, conn: Conn
+) -> None:
+    query, bound = _registry_case(conn)
+    with count_statements(engine) as statements:
+        await unlimited_client.data(query)
+    assert len(statements) == bound, f"{conn.name}: {query}\n{statements.listing()}"

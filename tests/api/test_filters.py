@@ -9,7 +9,6 @@ as instants. Every backend must give exactly the rows Python gives.
 import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.store import models
 from server.store.models import table_of
 from tests.support import dataset
+from tests.support.connections import CONNECTIONS, PARENT_LIST, Conn
 from tests.support.gql import GraphQLClient
 
 Row = Any  # one of the dataset's frozen row classes
@@ -28,71 +28,9 @@ Predicate = Callable[[Row], bool]
 # ---------------------------------------------------------------------------- the reference
 
 
-@dataclass(frozen=True)
-class Target:
-    """A connection field and the column its StringFilter / DateTimeFilter applies to."""
-
-    name: str
-    field: str  # GraphQL connection field
-    node_type: str  # "Post" -> PostFilter, PostOrder
-    text: str  # the filtered text column: GraphQL filter field == dataset attribute
-    rows: Callable[[int | None], list[Row]]
-    parent_type: str | None = None
-    parents: tuple[int, ...] = ()
-    has_created_at_filter: bool = True
-
-    @property
-    def nested(self) -> bool:
-        return self.parent_type is not None
-
-
-USER_IDS = tuple(u.id for u in dataset.USERS)
-ARTICLE_IDS = tuple(a.id for a in dataset.ARTICLES)
-TARGETS = {
-    t.name: t
-    for t in [
-        Target("Query.posts", "posts", "Post", "title", lambda _: list(dataset.POSTS)),
-        Target(
-            "Query.users",
-            "users",
-            "User",
-            "username",
-            lambda _: list(dataset.USERS),
-            has_created_at_filter=False,
-        ),
-        Target("Query.comments", "comments", "Comment", "text", lambda _: list(dataset.COMMENTS)),
-        Target("Query.articles", "articles", "Article", "title", lambda _: list(dataset.ARTICLES)),
-        Target(
-            "User.posts",
-            "posts",
-            "Post",
-            "title",
-            lambda p: [r for r in dataset.POSTS if r.user_id == p],
-            "User",
-            USER_IDS,
-        ),
-        Target(
-            "User.comments",
-            "comments",
-            "Comment",
-            "text",
-            lambda p: [r for r in dataset.COMMENTS if r.author_id == p],
-            "User",
-            USER_IDS,
-        ),
-        Target(
-            "Article.comments",
-            "comments",
-            "Comment",
-            "text",
-            lambda p: [r for r in dataset.COMMENTS if r.article_id == p],
-            "Article",
-            ARTICLE_IDS,
-        ),
-    ]
-}
+Target = Conn
+TARGETS = CONNECTIONS
 TIMED = [t for t in TARGETS.values() if t.has_created_at_filter]
-PARENT_LIST = {"User": "users", "Article": "articles"}
 
 
 def string_predicate(text: str, spec: dict[str, Any]) -> Predicate:

@@ -1,26 +1,41 @@
 """Root lookups: node/nodes round trips for every type, typed lookups, and their bad input."""
 
 import base64
+from typing import Any
 
 import pytest
+from strawberry.utils.str_converters import to_camel_case
 
+from loaders import Relation
 from server.api import ids
+from server.api.nodes import ENTITIES, Entity
 from tests.support import dataset
+from tests.support.connections import CONNECTIONS
 from tests.support.gql import GraphQLClient
 
-ONE_OF_EACH = [
-    ("User", 2, "username", "Bob"),
-    ("Post", 4, "title", "100% sure"),
-    ("Article", 1, "title", "Busy article"),
-    ("Comment", 6, "text", "ÜNÏCØDÉ"),
-]
+
+def _one_of_each() -> list[Any]:
+    """Per entity: a row from the middle of its reference rows and its text column."""
+    params = []
+    for conn in CONNECTIONS.values():
+        if not conn.nested:
+            rows = conn.rows(None)
+            row = rows[len(rows) // 2]
+            value = getattr(row, conn.text)
+            params.append(pytest.param(conn.node_type, row.id, conn.text, value, id=conn.node_type))
+    return params
 
 
-@pytest.mark.parametrize(("type_name", "pk", "field", "value"), ONE_OF_EACH)
+ONE_OF_EACH = _one_of_each()
+FIELD_NAMES = {name: to_camel_case(name) for _, _, name, _ in (p.values for p in ONE_OF_EACH)}
+
+
+@pytest.mark.parametrize(("type_name", "pk", "column", "value"), ONE_OF_EACH)
 async def test_node_round_trips_every_type(
-    client: GraphQLClient, type_name: str, pk: int, field: str, value: str
+    client: GraphQLClient, type_name: str, pk: int, column: str, value: str
 ) -> None:
     global_id = ids.encode(type_name, pk)
+    field = FIELD_NAMES[column]
     data = await client.data(
         f"""query($id: ID!) {{ node(id: $id) {{ __typename id
               ... on {type_name} {{ databaseId {field} }} }} }}""",
@@ -32,6 +47,29 @@ async def test_node_round_trips_every_type(
         "databaseId": pk,
         field: value,
     }
+
+
+TO_ONE = [
+    pytest.param(entity, name, relation, id=f"{entity.name}.{name}")
+    for entity in ENTITIES
+    for name, relation in entity.to_one.items()
+]
+
+
+@pytest.mark.parametrize(("entity", "name", "relation"), TO_ONE)
+async def test_many_to_one_fields_of_a_refetched_node(
+    client: GraphQLClient, entity: Entity[Any], name: str, relation: Relation
+) -> None:
+    # The path a page never takes: the node alone, its relation loaded by itself.
+    fk = relation.local_column.name
+    for row in dataset.ROWS[entity.table.name]:
+        data = await client.data(
+            f"query($id: ID!) {{ node(id: $id) {{ ... on {entity.name} "
+            f"{{ {name} {{ databaseId }} }} }} }}",
+            id=ids.encode(entity.name, row.id),
+        )
+        key = getattr(row, fk)
+        assert data["node"] == {name: None if key is None else {"databaseId": key}}
 
 
 async def test_ids_from_a_connection_refetch_the_same_object(client: GraphQLClient) -> None:
@@ -115,7 +153,7 @@ BAD_LOOKUPS = [
         id="node non-numeric pk",
     ),
     pytest.param(
-        f'{{ node(id: "{base64.b64encode(b"Tag:1").decode()}") {{ id }} }}', id="node unknown type"
+        f'{{ node(id: "{base64.b64encode(b"Nope:1").decode()}") {{ id }} }}', id="node unknown type"
     ),
     pytest.param(
         f'{{ nodes(ids: ["{ids.encode("User", 1)}", "nope"]) {{ id }} }}',

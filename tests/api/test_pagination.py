@@ -11,7 +11,6 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.store import models
 from server.store.models import table_of
 from tests.support import dataset
+from tests.support.connections import CONNECTIONS, Conn
 from tests.support.gql import GraphQLClient
 
 Row = Any  # one of the dataset's frozen row classes
@@ -31,81 +31,7 @@ PAGE = 3  # small, so every walk crosses several page boundaries
 # ---------------------------------------------------------------------------- the reference
 
 
-@dataclass(frozen=True)
-class Conn:
-    """One connection field: how to query it and what it must return, computed in Python."""
-
-    name: str  # as in cursors and test ids: "Query.posts", "User.posts", …
-    field: str  # the GraphQL field
-    node_type: str  # "Post": gives PostOrder, PostFilter
-    orders: dict[str, Callable[[Row], Any]]  # orderBy field -> sort value
-    rows: Callable[[int | None], list[Row]]  # parent database id (None for a root) -> rows
-    parent_type: str | None = None  # "User" / "Article" for nested connections
-    parents: tuple[int, ...] = ()  # every parent's database id
-
-    @property
-    def nested(self) -> bool:
-        return self.parent_type is not None
-
-
-USER_ORDERS = {
-    "ID": lambda r: r.id,
-    "USERNAME": lambda r: r.username,
-    "CREATED_AT": lambda r: r.created_at,
-}
-TITLED_ORDERS = {
-    "ID": lambda r: r.id,
-    "TITLE": lambda r: r.title,
-    "CREATED_AT": lambda r: r.created_at,
-}
-COMMENT_ORDERS = {"ID": lambda r: r.id, "CREATED_AT": lambda r: r.created_at}
-USER_IDS = tuple(u.id for u in dataset.USERS)
-ARTICLE_IDS = tuple(a.id for a in dataset.ARTICLES)
-
-CONNS = {
-    c.name: c
-    for c in [
-        Conn("Query.users", "users", "User", USER_ORDERS, lambda _: list(dataset.USERS)),
-        Conn("Query.posts", "posts", "Post", TITLED_ORDERS, lambda _: list(dataset.POSTS)),
-        Conn(
-            "Query.articles", "articles", "Article", TITLED_ORDERS, lambda _: list(dataset.ARTICLES)
-        ),
-        Conn(
-            "Query.comments",
-            "comments",
-            "Comment",
-            COMMENT_ORDERS,
-            lambda _: list(dataset.COMMENTS),
-        ),
-        Conn(
-            "User.posts",
-            "posts",
-            "Post",
-            TITLED_ORDERS,
-            lambda p: [r for r in dataset.POSTS if r.user_id == p],
-            "User",
-            USER_IDS,
-        ),
-        Conn(
-            "User.comments",
-            "comments",
-            "Comment",
-            COMMENT_ORDERS,
-            lambda p: [r for r in dataset.COMMENTS if r.author_id == p],
-            "User",
-            USER_IDS,
-        ),
-        Conn(
-            "Article.comments",
-            "comments",
-            "Comment",
-            COMMENT_ORDERS,
-            lambda p: [r for r in dataset.COMMENTS if r.article_id == p],
-            "Article",
-            ARTICLE_IDS,
-        ),
-    ]
-}
+CONNS = CONNECTIONS
 ROOTS = [c for c in CONNS.values() if not c.nested]
 NESTED = [c for c in CONNS.values() if c.nested]
 
@@ -591,13 +517,11 @@ async def test_hand_made_cursor_in_the_server_layout_is_accepted(
     assert edge_ids(page) == rows[position + 1 : position + 4]
 
 
+# Every connection refuses every other's cursors (the cursor key is where the field sits,
+# "User.posts", derived by the registry): e.g. User.posts' on Article.comments or Query.posts.
 WRONG_FIELD_CURSORS = [
-    pytest.param("Query.posts", "User.posts", id="root-posts-on-User.posts"),
-    pytest.param("User.posts", "Query.posts", id="User.posts-on-root-posts"),
-    pytest.param("Query.users", "Query.posts", id="users-on-posts"),
-    pytest.param("Query.comments", "Article.comments", id="root-comments-on-Article.comments"),
-    pytest.param("Article.comments", "User.comments", id="Article.comments-on-User.comments"),
-    pytest.param("User.comments", "Query.comments", id="User.comments-on-root-comments"),
+    pytest.param(source, target, id=f"{source}-on-{target}")
+    for source, target in itertools.permutations(CONNS, 2)
 ]
 
 

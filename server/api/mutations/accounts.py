@@ -21,8 +21,8 @@ from server.api.mutations.common import (
     require_viewer,
     writing,
 )
+from server.api.nodes.user import User
 from server.api.throttling import count_login, count_sign_up, login_succeeded
-from server.api.types import User
 from server.api.user_errors import Checks, Rejected, UserErrorCode, user_error
 from server.store import writes
 

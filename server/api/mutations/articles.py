@@ -19,7 +19,7 @@ from server.api.mutations.common import (
     require_viewer,
     writing,
 )
-from server.api.types import Article
+from server.api.nodes.article import Article
 from server.api.user_errors import Checks, Rejected
 from server.store import writes
 from server.store.models import TITLE_MAX

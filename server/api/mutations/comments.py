@@ -21,7 +21,7 @@ from server.api.mutations.common import (
     require_viewer,
     writing,
 )
-from server.api.types import Comment
+from server.api.nodes.comment import Comment
 from server.api.user_errors import Checks, Rejected, not_found
 from server.store import writes
 from server.store.models import TEXT_MAX

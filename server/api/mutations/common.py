@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.api.context import Info
 from server.api.errors import forbidden, unauthenticated
-from server.api.types import ENTITIES
+from server.api.nodes import ENTITIES
 from server.api.user_errors import UserError, not_found
 from server.store import writes
 

@@ -17,7 +17,7 @@ from server.api.mutations.common import (
     require_viewer,
     writing,
 )
-from server.api.types import Post
+from server.api.nodes.post import Post
 from server.api.user_errors import Checks, Rejected
 from server.store import writes
 from server.store.models import TITLE_MAX
