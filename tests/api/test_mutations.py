@@ -319,8 +319,7 @@ NUL_WRITES = [
         id="createPost",
     ),
     pytest.param(
-        "mutation($t: String!) { createArticle(input: {title: $t}) "
-        "{ userErrors { field code } } }",
+        "mutation($t: String!) { createArticle(input: {title: $t}) { userErrors { field code } } }",
         "createArticle",
         ["title"],
         id="createArticle",
