@@ -124,9 +124,8 @@ CONFIG = schemathesis.Config.from_dict(
         },
     }
 )
-SCHEMA = build_schema()
-FUZZ_SCHEMA = schemathesis.graphql.from_file(print_schema(SCHEMA), config=CONFIG)
-TYPE_NAMES = frozenset(SCHEMA._schema.type_map)
+FUZZ_SCHEMA = schemathesis.graphql.from_file(print_schema(build_schema()), config=CONFIG)
+TYPE_NAMES = frozenset(FUZZ_SCHEMA.client_schema.type_map)
 
 CODES = frozenset(
     {
@@ -316,4 +315,5 @@ async def test_fuzz(
 
     await asyncio.to_thread(fuzz)
     record_property("examples", counted["examples"])
-    assert counted["examples"] == EXAMPLES
+    # Not vacuous: hypothesis ran (about) as many examples as asked for.
+    assert counted["examples"] >= EXAMPLES * 0.9
