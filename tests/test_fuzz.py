@@ -24,9 +24,11 @@ Every answer must be one a client is meant to see:
   "Syntax Error: …" do not match the class-name pattern, which needs CamelCase `…Error`.
 
 Hypothesis runs derandomised (the same examples on every run, so CI is reproducible), without
-deadline or example database. The app lives on the session's event loop (the engine's
-connections belong to it), so hypothesis runs in a worker thread and hands each request to that
-loop.
+deadline or example database. schemathesis only generates the cases here (`as_strategy`): its
+own ASGI calls go through a synchronous test client that runs the app on an event loop of its
+own, while the engine's connections belong to the session's loop. So hypothesis runs in a worker
+thread and hands each request to the session's loop, through httpx's ASGI transport like every
+other API test.
 
 `pytest -m "not fuzz"` skips these tests.
 """
