@@ -15,6 +15,7 @@ from server.api import ids
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{3,32}")
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
+NUL = "\x00"
 
 
 @strawberry.enum
@@ -78,6 +79,10 @@ class Checks:
     def text(self, value: str, path: str, max_length: int) -> str:
         if not value.strip():
             self.fail(path, UserErrorCode.INVALID, f"`{path}` must not be blank.")
+        elif NUL in value:
+            # PostgreSQL cannot store it in a text column (the driver raises): refused on every
+            # backend, so that all three keep the same data.
+            self.fail(path, UserErrorCode.INVALID, f"`{path}` must not contain U+0000 (NUL).")
         elif len(value) > max_length:
             self.fail(
                 path,

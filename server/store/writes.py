@@ -53,6 +53,8 @@ async def fetch_one(
 
 async def user_by_username(connection: AsyncConnection, username: str) -> Row[Any, Any] | None:
     """id and password hash of the user with this name, ignoring case (for login)."""
+    if "\x00" in username:
+        return None  # no username holds one, and PostgreSQL refuses it as a parameter
     statement = select(USERS.c.id, USERS.c.password_hash).where(
         USERS.c.username_key == username.lower()
     )

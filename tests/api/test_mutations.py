@@ -309,6 +309,52 @@ async def test_post_titles_are_checked_before_sql(api: Api, title: str, valid: b
         assert await api.counts() == before
 
 
+# Found by tests/test_fuzz.py: PostgreSQL cannot store U+0000 in a text column, so a title or text
+# holding one was an INTERNAL_SERVER_ERROR there (and stored as is on the other two backends).
+NUL_WRITES = [
+    pytest.param(
+        "mutation($t: String!) { createPost(input: {title: $t}) { userErrors { field code } } }",
+        "createPost",
+        ["title"],
+        id="createPost",
+    ),
+    pytest.param(
+        "mutation($t: String!) { createArticle(input: {title: $t}) { userErrors { field code } } }",
+        "createArticle",
+        ["title"],
+        id="createArticle",
+    ),
+    pytest.param(
+        f'mutation($t: String!) {{ createComment(input: {{articleId: "{ids.encode("Article", 1)}",'
+        " text: $t}) { userErrors { field code } } }",
+        "createComment",
+        ["text"],
+        id="createComment",
+    ),
+]
+
+
+@pytest.mark.parametrize(("mutation", "name", "field"), NUL_WRITES)
+async def test_text_with_nul_is_invalid_on_every_backend(
+    api: Api, mutation: str, name: str, field: list[str]
+) -> None:
+    editor = f"nul{next(_editors)}"
+    token, _ = await api.sign_up(editor)
+    await api.make_editor(editor)
+    before = await api.counts()
+    data = await api.as_user(token).data(mutation, t="before\x00after")
+    assert data[name]["userErrors"] == [{"field": field, "code": "INVALID"}]
+    assert await api.counts() == before
+
+
+async def test_login_with_nul_in_username_is_invalid_credentials(api: Api) -> None:
+    """Found by tests/test_fuzz.py: the lookup was an INTERNAL_SERVER_ERROR on PostgreSQL."""
+    await api.sign_up("nul_login", "the-right-one")
+    data = await api.client.data(LOGIN, u="nul_login\x00", p="the-right-one")
+    assert data["login"]["token"] is None
+    assert [e["code"] for e in data["login"]["userErrors"]] == ["INVALID_CREDENTIALS"]
+
+
 @pytest.mark.parametrize(
     "article_id", ["garbage", ids.encode("Post", 1), ids.encode("Article", 10**6)]
 )
