@@ -27,9 +27,10 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.util import await_
 
-from loaders.database import explicit_transaction
+from loaders.database import explicit_transaction, fair_checkouts
 from server.settings import Settings, sqlite_path
 
 # SQLite checks its deadline every this many virtual-machine instructions (well under 1 ms).
@@ -151,6 +152,10 @@ def make_engine(settings: Settings, **engine_kwargs: Any) -> AsyncEngine:
     kwargs["connect_args"] = connect_args
     kwargs.update(engine_kwargs)
     engine = create_async_engine(url, **kwargs)
+    if isinstance(engine.pool, AsyncAdaptedQueuePool) and "pool_size" in kwargs:
+        # Requests are admitted to the pool first come, first served (loaders/database.py).
+        capacity = kwargs["pool_size"] + max(kwargs.get("max_overflow", 0), 0)
+        fair_checkouts(engine, capacity, kwargs.get("pool_timeout"))
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         if statement_timeout:
