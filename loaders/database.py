@@ -367,6 +367,10 @@ class Database:
         if self._admission is None:
             return
         gate = self._admission.gate()
+        if not gate.locked():  # a free place and nobody waiting: no deadline to set up
+            await gate.acquire()
+            self._admitted = gate
+            return
         try:
             async with asyncio.timeout(self._admission.timeout):
                 await gate.acquire()
