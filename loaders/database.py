@@ -88,10 +88,17 @@ def fault(error: BaseException) -> DatabaseUnavailable | StatementTimeout | None
             return StatementTimeout("the statement ran past the statement timeout")
         if isinstance(error.orig, OSError):
             return DatabaseUnavailable("the connection broke")
+        if _is_sqlite_busy(error.orig):
+            # Another writer held the file past the busy timeout: the database did not answer.
+            return DatabaseUnavailable("the database is busy")
         return None
     if isinstance(error, OSError):  # also TimeoutError and ConnectionError, raw from a driver
         return DatabaseUnavailable("the database does not answer")
     return None
+
+
+def _is_sqlite_busy(orig: BaseException | None) -> bool:
+    return isinstance(orig, sqlite3.OperationalError) and str(orig) == "database is locked"
 
 
 def _is_statement_timeout(orig: BaseException | None) -> bool:
@@ -103,11 +110,20 @@ def _is_statement_timeout(orig: BaseException | None) -> bool:
     return bool(args) and args[0] in _MYSQL_STATEMENT_TIMEOUTS
 
 
+def begin_statement(dialect_name: str) -> str:
+    """How a write transaction starts. On SQLite `BEGIN IMMEDIATE`: a plain (deferred) BEGIN
+    reads first (the token, the article) and asks for the write lock only at its INSERT, and a
+    reader that cannot upgrade because another connection wrote meanwhile gets "database is
+    locked" at once, without the busy timeout. IMMEDIATE takes the write lock first, waiting up
+    to `PRAGMA busy_timeout` for it, so concurrent writers queue instead of failing."""
+    return "BEGIN IMMEDIATE" if dialect_name == "sqlite" else "BEGIN"
+
+
 @asynccontextmanager
 async def explicit_transaction(connection: AsyncConnection) -> AsyncIterator[AsyncConnection]:
     """BEGIN … COMMIT on an autocommit connection; ROLLBACK on any exception (a rollback that
     fails too leaves the connection invalidated, and the first exception is what propagates)."""
-    await connection.exec_driver_sql("BEGIN")
+    await connection.exec_driver_sql(begin_statement(connection.dialect.name))
     try:
         yield connection
     except BaseException:
@@ -290,14 +306,14 @@ class Database:
         connection = await self._connect()
         retry = self._fresh_checkout
         try:
-            await connection.exec_driver_sql("BEGIN")
+            await connection.exec_driver_sql(begin_statement(self.dialect_name))
         except Exception as error:
             if not (retry and isinstance(fault(error), DatabaseUnavailable)):
                 self._raise(error)
             await self._disconnect()  # nothing was written: BEGIN again on a fresh connection
             connection = await self._connect()
             try:
-                await connection.exec_driver_sql("BEGIN")
+                await connection.exec_driver_sql(begin_statement(self.dialect_name))
             except Exception as error:
                 self._raise(error)
         self._fresh_checkout = False

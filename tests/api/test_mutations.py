@@ -651,3 +651,18 @@ async def test_password_hashing_holds_no_database_connection(
       updateUser(input: {id: $id, password: "second-password"}) { userErrors { code } } }"""
     assert (await api.as_user(token).data(change, id=user_id))["updateUser"]["userErrors"] == []
     assert held == [0, 0, 0]
+
+
+async def test_concurrent_writes_of_one_user_all_succeed(api: Api) -> None:
+    """On SQLite a deferred BEGIN that reads (the token, the article) before it writes failed
+    with "database is locked" at once when another writer got there first: 28 of 32 concurrent
+    createComments answered INTERNAL_SERVER_ERROR. Writers now queue for the lock."""
+    token, _ = await api.sign_up("Chatterbox")
+    writer = api.as_user(token)
+    article = await an_article(api, "Popular")
+    before = await api.count("comments")
+    results = await asyncio.gather(
+        *(writer.data(CREATE_COMMENT, a=article, t=f"comment {n}") for n in range(24))
+    )
+    assert [r["createComment"]["userErrors"] for r in results] == [[]] * 24
+    assert await api.count("comments") == before + 24
