@@ -394,6 +394,10 @@ class Database:
             raise DatabaseUnavailable("no pooled connection became free in time") from None
         self._admitted = gate
 
+    def _ended(self) -> bool:
+        # A method, not the attribute: `close()` may have run while this request awaited.
+        return self._closed
+
     def _leave(self) -> None:
         gate, self._admitted = self._admitted, None
         if gate is not None:
@@ -427,6 +431,9 @@ class Database:
                     raise
                 problem = fault(error) or DatabaseUnavailable("cannot connect to the database")
                 self._raise(error, problem)
+            if self._ended():  # the request ended while this batch waited for a place
+                await self._disconnect()
+                raise RuntimeError("this request's database access is closed")
             self._fresh_checkout = True
             self._remember_driver(self._connection)
         return self._connection

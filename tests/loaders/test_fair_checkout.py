@@ -63,3 +63,28 @@ async def test_waiting_for_a_place_is_bounded_by_the_pool_timeout(engine: AsyncE
         await holder.close()
         await waiter.close()
         await small.dispose()
+
+
+async def test_a_request_that_ends_while_waiting_leaves_no_connection_behind(
+    engine: AsyncEngine,
+) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    small = make_engine(Settings(database_url=url, db_pool_size=1, db_max_overflow=0))
+    holder, late = Database(small), Database(small)
+    try:
+        await holder.fetch(text("SELECT 1"))
+        waiting = asyncio.ensure_future(late.fetch(text("SELECT 1")))
+        await asyncio.sleep(0.05)
+        await late.close()  # the request is over; its batch is still queued for a place
+        await holder.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await waiting
+        # The only connection went back: a new request gets it at once.
+        fresh = Database(small)
+        async with asyncio.timeout(2):
+            assert (await fresh.fetch(text("SELECT 1")))[0][0] == 1
+        await fresh.close()
+    finally:
+        await holder.close()
+        await late.close()
+        await small.dispose()
