@@ -14,13 +14,12 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import pytest_asyncio
-import uvicorn
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -31,6 +30,7 @@ from tests.api.test_mutations import CREATE_POST, Api, cheap_app
 from tests.conftest import make_client
 from tests.support.backends import fresh_database
 from tests.support.gql import GraphQLClient
+from tests.support.live_server import eventually, serving
 
 QUERY = "{ posts(first: 1) { nodes { title } } }"
 SLOW = {
@@ -85,16 +85,6 @@ async def settles_to_zero(engine: AsyncEngine, backend: str, within: float = 1.0
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.05)
-
-
-async def eventually(check: Callable[[], bool], within: float) -> bool:
-    deadline = time.monotonic() + within
-    while True:
-        if check():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
 
 
 async def test_a_slow_request_answers_timeout_and_its_statement_is_cancelled(
@@ -200,18 +190,7 @@ async def test_a_real_client_hanging_up_cancels_its_statement(
     backend: str, engine: AsyncEngine
 ) -> None:
     """The same over a socket to uvicorn, which tells the app with `http.disconnect`."""
-    config = uvicorn.Config(
-        create_app(Settings(), engine=engine),
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        assert await eventually(lambda: server.started, within=10)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    async with serving(create_app(Settings(), engine=engine)) as port:
         body = json.dumps({"query": QUERY}).encode()
         head = (
             f"POST /graphql HTTP/1.1\r\nHost: inkgraph\r\nContent-Type: application/json\r\n"
@@ -230,9 +209,6 @@ async def test_a_real_client_hanging_up_cancels_its_statement(
             # The connection can only come back once the statement has stopped.
             assert await eventually(lambda: engine.pool.checkedout() == 0, within=1.0)  # type: ignore[attr-defined]
         assert await settles_to_zero(engine, backend)
-    finally:
-        server.should_exit = True
-        await serving
 
 
 # ---------------------------------------------------------------------------- writes

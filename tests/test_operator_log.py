@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import bodylimit, httplimits
@@ -35,7 +34,8 @@ from server.events import EventLog
 from server.health import DatabaseHealth, Who
 from server.httplimits import uvicorn_options
 from server.settings import Settings
-from tests.test_cancellation import eventually, slow_statements
+from tests.support.live_server import serving
+from tests.test_cancellation import slow_statements
 
 EVENTS = "inkgraph.events"
 # A request id as server/events.py makes them.
@@ -192,22 +192,8 @@ async def port(tmp_path: Path) -> AsyncIterator[int]:
         http_header_timeout=HEAD_TIMEOUT,
         http_body_timeout=HEAD_TIMEOUT,
     )
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",
-        log_level="warning",
-        **uvicorn_options(settings),
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        assert await eventually(lambda: server.started, within=10)
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        await serving
+    async with serving(create_app(settings), **uvicorn_options(settings)) as port:
+        yield port
 
 
 async def until_closed(reader: asyncio.StreamReader) -> bytes:
