@@ -48,6 +48,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from loaders.specs import Condition
 
 LIKE_ESCAPE = "/"  # not backslash: MariaDB treats backslash specially in string literals
+# No stored text holds U+0000 (PostgreSQL cannot, and writes refuse it on every backend), so a
+# condition or key containing it matches nothing, without sending it to the database.
 NUL = "\x00"
 MYSQL_BINARY_COLLATION = "utf8mb4_nopad_bin"  # the text columns' own (loaders/dialect.py)
 # "İ" (U+0130) in, "i" + U+0307 out: Python's str.lower() (full case mapping) of "İ".

@@ -11,11 +11,11 @@ from enum import Enum
 import strawberry
 from graphql import GraphQLError
 
+from loaders.filters import NUL
 from server.api import ids
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{3,32}")
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
-NUL = "\x00"
 
 
 @strawberry.enum

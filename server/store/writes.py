@@ -19,6 +19,7 @@ from sqlmodel import SQLModel
 
 from loaders import Database
 from loaders.dialect import now
+from loaders.filters import NUL
 from server.store.models import Article, Comment, Post, Token, User, table_of
 
 USERS, POSTS = table_of(User), table_of(Post)
@@ -53,7 +54,7 @@ async def fetch_one(
 
 async def user_by_username(connection: AsyncConnection, username: str) -> Row[Any, Any] | None:
     """id and password hash of the user with this name, ignoring case (for login)."""
-    if "\x00" in username:
+    if NUL in username:
         return None  # no username holds one, and PostgreSQL refuses it as a parameter
     statement = select(USERS.c.id, USERS.c.password_hash).where(
         USERS.c.username_key == username.lower()
