@@ -34,8 +34,8 @@ from server.api.limits import QueryLimits
 from server.api.schema import build_schema
 from server.auth import Passwords, default_hash_workers
 from server.bodylimit import BodyLimit
-from server.events import client_address, parse_networks, request_id
-from server.health import DatabaseHealth, Who
+from server.events import Who, client_address, parse_networks, request_id
+from server.health import DatabaseHealth
 from server.ide import STATIC_PREFIX, ide_static_app
 from server.settings import Settings
 from server.store.engine import make_engine

@@ -21,6 +21,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger("inkgraph.events")
@@ -32,6 +33,15 @@ _MAX_KEYS = 10_000
 _REQUEST_ID = "inkgraph.request_id"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Whom a log line names: the client address, the operation name, the request id."""
+
+    client: str = "-"
+    operation: str | None = None
+    request: str = "-"
 
 
 def new_request_id() -> str:
@@ -133,6 +143,28 @@ class EventLog:
             fields = {**fields, "repeated": repeated}
         self.target.log(level, _line(event, client, operation, request, fields), exc_info=exc_info)
         return True
+
+    def emit_for(
+        self,
+        who: Who,
+        level: int,
+        event: str,
+        *,
+        exc_info: BaseException | None = None,
+        fold: bool = True,
+        **fields: object,
+    ) -> bool:
+        """`emit`, naming `who`'s client, operation and request."""
+        return self.emit(
+            level,
+            event,
+            client=who.client,
+            operation=who.operation,
+            request=who.request,
+            exc_info=exc_info,
+            fold=fold,
+            **fields,
+        )
 
 
 def _line(

@@ -14,19 +14,9 @@ outage: it gets its own WARNING line (`statement timed out … timeout=8s`), fol
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from loaders import Database
-from server.events import EventLog, Network, events
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    """Whom a log line names: the client address, the operation name, the request id."""
-
-    client: str = "-"
-    operation: str | None = None
-    request: str = "-"
+from server.events import EventLog, Network, Who, events
 
 
 class DatabaseHealth:
@@ -56,12 +46,10 @@ class DatabaseHealth:
         elif db.reached:
             self.success(who)
         if db.timed_out:
-            self.log.emit(
+            self.log.emit_for(
+                who,
                 logging.WARNING,
                 "statement timed out",
-                client=who.client,
-                operation=who.operation,
-                request=who.request,
                 timeout=f"{self.statement_timeout:g}s",
             )
 
@@ -70,12 +58,10 @@ class DatabaseHealth:
         if self.down_since is None:
             self.down_since = self.clock()
             self.failed = 0
-            self.log.emit(
+            self.log.emit_for(
+                who,
                 logging.ERROR,
                 "database unreachable",
-                client=who.client,
-                operation=who.operation,
-                request=who.request,
                 fold=False,
                 reason=reason,
             )
@@ -87,12 +73,10 @@ class DatabaseHealth:
             return
         after = self.clock() - self.down_since
         self.down_since = None
-        self.log.emit(
+        self.log.emit_for(
+            who,
             logging.INFO,
             "database reachable again",
-            client=who.client,
-            operation=who.operation,
-            request=who.request,
             fold=False,
             failed=self.failed,
             after=f"{after:.1f}s",

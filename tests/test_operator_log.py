@@ -30,8 +30,8 @@ from server import bodylimit, httplimits
 from server.api import errors, ids, limits
 from server.api.context import Context
 from server.app import create_app
-from server.events import EventLog
-from server.health import DatabaseHealth, Who
+from server.events import EventLog, Who
+from server.health import DatabaseHealth
 from server.httplimits import uvicorn_options
 from server.settings import Settings
 from tests.support.live_server import serving

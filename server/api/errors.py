@@ -205,13 +205,11 @@ class ErrorCodes(SchemaExtension):
             return
         for error in result.errors:
             if is_unexpected(error):
-                tags = who(self.execution_context.context, self.execution_context.operation_name)
-                _unexpected.emit(
+                ec = self.execution_context
+                _unexpected.emit_for(
+                    who(ec.context, ec.operation_name),
                     logging.ERROR,
                     "unexpected error",
-                    client=tags.client,
-                    operation=tags.operation,
-                    request=tags.request,
                     exc_info=_original(error),
                     path=".".join(str(key) for key in error.path or ()) or "-",
                 )

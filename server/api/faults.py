@@ -13,8 +13,8 @@ from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
-from server.events import client_address, request_id
-from server.health import DatabaseHealth, Who
+from server.events import Who, client_address, request_id
+from server.health import DatabaseHealth
 
 HEALTH_SCOPE_KEY = "inkgraph.health"
 OPERATION_SCOPE_KEY = "inkgraph.operation"  # the operation's name, once the document is parsed

@@ -124,15 +124,7 @@ def _validate(
 
 def _log_event(context: Any, operation: str | None, level: int, event: str, **fields: Any) -> None:
     """One line of the operator's log (server/events.py) for this request."""
-    tags = who(context, operation)
-    events.emit(
-        level,
-        event,
-        client=tags.client,
-        operation=tags.operation,
-        request=tags.request,
-        **fields,
-    )
+    events.emit_for(who(context, operation), level, event, **fields)
 
 
 class LimitsExtension(SchemaExtension):
