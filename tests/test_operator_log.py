@@ -159,7 +159,7 @@ async def test_a_timed_out_request_is_one_warning_with_its_elapsed_time(
         line,
     )
     assert match is not None, line
-    assert 0.5 <= float(match.group(1)) < 3.0, line
+    assert 0.5 <= float(match.group(1)) < 10.0, line  # the slow statement takes 30 s
 
 
 # ---------------------------------------------------------------------------- HTTP
