@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.types.arguments import convert_arguments
 
 from loaders import Database, Loaders, batch
 from server.api import ids, plan
@@ -121,6 +122,41 @@ async def test_aliases_of_one_field_with_different_arguments(engine: AsyncEngine
     assert [e["node"]["databaseId"] for e in alice["b"]["edges"]] == sorted(own)[::-1][:3]
     assert alice["b"]["totalCount"] == len(own)
     assert alice["b"]["pageInfo"] == {"hasNextPage": True}
+
+
+async def test_literal_arguments_are_converted_once_and_variables_every_request(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversions: list[dict[str, Any]] = []
+
+    def counted(raw: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        conversions.append(raw)
+        return convert_arguments(raw, *args, **kwargs)
+
+    monkeypatch.setattr("server.api.plan_build.convert_arguments", counted)
+    bob = ids.encode("User", 2)
+    literal = f'{{ posts(first: 2) {{ nodes {{ databaseId }} }} user(id: "{bob}") {{ username }} }}'
+    answers = [await both(engine, literal)]
+    # Converted at most once per field (the plan is shared by every backend's run in this
+    # process), and never again afterwards.
+    assert len(conversions) <= 2
+    conversions.clear()
+    answers += [await both(engine, literal) for _ in range(2)]
+    assert conversions == []
+    assert {a.path for a in answers} == {"planned"}
+    assert len({orjson.dumps(a.body) for a in answers}) == 1
+    assert answers[0].data["user"] == {"username": dataset.USERS[1].username}
+    conversions.clear()
+    query = "query($n: Int) { posts(first: $n) { nodes { databaseId } } }"
+    two, four = await both(engine, query, n=2), await both(engine, query, n=4)
+    assert (len(two.data["posts"]["nodes"]), len(four.data["posts"]["nodes"])) == (2, 4)
+    assert conversions == [{"first": 2}, {"first": 4}]
+    # A literal argument that fails is not remembered: each request reports the error.
+    bad = '{ user(id: "bm90IGFuIGlk") { username } }'
+    for _ in range(2):
+        answer = await both(engine, bad)
+        assert answer.data == {"user": None}
+        assert answer.error_paths == [["user"]]
 
 
 async def test_argument_errors_in_nested_lists_keep_graphql_cores_paths(
