@@ -25,7 +25,7 @@ Functions taking `dialect_name` use it only to pick among these renderings.
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy import (
     Column,
@@ -151,6 +151,8 @@ def predicate(table: Table, condition: Condition, dialect_name: str = "") -> Col
             return column < value
         case "lte":
             return column <= value
+        case _:  # mypy fails here when an operator of `Op` has no SQL above
+            assert_never(condition.op)
 
 
 def predicates(

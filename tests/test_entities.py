@@ -2,17 +2,18 @@
 an entity declared by halves fails at import or schema build with a message that says what
 is missing — never as an INTERNAL_SERVER_ERROR at run time."""
 
+import dataclasses
 from collections.abc import Iterator
 from enum import Enum
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import pytest
 import strawberry
 from sqlmodel import SQLModel
 from strawberry.types.field import StrawberryField
 
-from loaders import Relation
-from server.api.inputs import OrderDirection, StringFilter
+from loaders import Op, Relation
+from server.api.inputs import OrderDirection, StringFilter, operator
 from server.api.nodes import ENTITIES, EntityError, RowNode
 from server.api.nodes.base import Entity, Registry, attach, connect, register, to_one
 from server.api.nodes.post import POST, Post
@@ -199,3 +200,51 @@ def test_a_to_one_field_from_another_table_fails_the_check() -> None:
 def test_an_entity_registered_twice_is_refused() -> None:
     with pytest.raises(EntityError, match=r"Post is registered twice"):
         ENTITIES.add(POST)
+
+
+def test_a_filter_operator_without_a_loader_operator_fails_at_registration() -> None:
+    """Adding `endsWith` to a column filter but not to `loaders.specs.Op` (and its SQL)
+    would otherwise type-check and fail only when a client used it."""
+
+    @strawberry.input
+    class SuffixFilter:
+        ends_with: str | None = None
+
+    @strawberry.input
+    class SuffixedFilter:
+        title: SuffixFilter | None = None
+
+    @strawberry.type
+    class Ghost(RowNode):
+        title: str
+
+    with pytest.raises(EntityError, match=r"Ghost: 'ends_with' is not a loader operator"):
+        register(Ghost, models.Post, order=GhostOrder, filter=SuffixedFilter)
+    assert "Ghost" not in ENTITIES
+
+
+def test_a_filter_field_without_a_column_fails_at_registration() -> None:
+    @strawberry.input
+    class WrongFilter:
+        headline: StringFilter | None = None
+
+    @strawberry.type
+    class Ghost(RowNode):
+        title: str
+
+    with pytest.raises(EntityError, match=r"Ghost: WrongFilter.headline names no column"):
+        register(Ghost, models.Post, order=GhostOrder, filter=WrongFilter)
+
+
+def test_every_filter_operator_of_the_api_is_a_loader_operator() -> None:
+    ops = {op for entity in ENTITIES for op in _filter_operators(entity.filter)}
+    assert ops == set(get_args(Op))  # and each has SQL: loaders.filters.predicate's match
+
+
+def _filter_operators(filter_input: type) -> set[str]:
+    hints = get_type_hints(filter_input)
+    found: set[str] = set()
+    for field in dataclasses.fields(filter_input):
+        (column_filter,) = [t for t in get_args(hints[field.name]) if dataclasses.is_dataclass(t)]
+        found |= {operator(f.name) for f in dataclasses.fields(column_filter)}
+    return found

@@ -7,7 +7,7 @@ field names are column names, which is what lets `conditions_of` and `order_of` 
 
 import dataclasses
 from enum import Enum
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import strawberry
 
@@ -47,16 +47,51 @@ class DateTimeFilter:
     lte: DateTime | None = None
 
 
-_OPS: dict[str, Op] = {
-    "eq": "eq",
-    "in_": "in",
-    "contains": "contains",
-    "starts_with": "starts_with",
-    "gt": "gt",
-    "gte": "gte",
-    "lt": "lt",
-    "lte": "lte",
-}
+OPERATORS: frozenset[str] = frozenset(get_args(Op))
+
+
+def operator(input_field: str) -> Op:
+    """The loader operator of an operator input field (`StringFilter.starts_with`): its Python
+    name, without the trailing underscore of a Python keyword (`in_`). A field with no such
+    operator is a `ValueError`: `check_filter` raises it at registration, not per request."""
+    name = input_field.removesuffix("_")
+    if name not in OPERATORS:
+        raise ValueError(
+            f"{input_field!r} is not a loader operator (loaders.specs.Op: "
+            f"{', '.join(sorted(OPERATORS))}); add it there and in loaders.filters.predicate"
+        )
+    return name  # type: ignore[return-value] # checked against Op's values above
+
+
+def check_filter(filter_input: type, columns: set[str]) -> None:
+    """Raise ValueError unless every field of an `XFilter` input names a column and every
+    field of its column filters (StringFilter, DateTimeFilter…) names a loader operator."""
+    for column_field in dataclasses.fields(filter_input):
+        if column_field.name not in columns:
+            raise ValueError(f"{filter_input.__name__}.{column_field.name} names no column")
+        for op_field in dataclasses.fields(_column_filter(filter_input, column_field.name)):
+            operator(op_field.name)
+
+
+def _column_filter(filter_input: type, name: str) -> type:
+    annotation = get_type_hints(filter_input)[name]
+    candidates = [t for t in get_args(annotation) if isinstance(t, type)]
+    candidates = [t for t in candidates if dataclasses.is_dataclass(t)]
+    if len(candidates) != 1:
+        raise ValueError(f"{filter_input.__name__}.{name} must be `SomeFilter | None`")
+    return candidates[0]
+
+
+_OPERATORS_OF: dict[type, tuple[tuple[str, Op], ...]] = {}
+
+
+def _operators_of(column_filter: type) -> tuple[tuple[str, Op], ...]:
+    """A column filter's fields with their loader operators (each checked at start-up)."""
+    known = _OPERATORS_OF.get(column_filter)
+    if known is None:
+        fields = dataclasses.fields(column_filter)
+        known = _OPERATORS_OF[column_filter] = tuple((f.name, operator(f.name)) for f in fields)
+    return known
 
 
 def conditions_of(filter_input: Any) -> tuple[Condition, ...]:
@@ -68,11 +103,11 @@ def conditions_of(filter_input: Any) -> tuple[Condition, ...]:
         column_filter = getattr(filter_input, column_field.name)
         if column_filter is None:
             continue
-        for op_field in dataclasses.fields(column_filter):
-            value = getattr(column_filter, op_field.name)
+        for name, op in _operators_of(type(column_filter)):
+            value = getattr(column_filter, name)
             if value is not None:
                 value = tuple(value) if isinstance(value, list) else value
-                conditions.append(Condition(column_field.name, _OPS[op_field.name], value))
+                conditions.append(Condition(column_field.name, op, value))
     return tuple(conditions)
 
 
