@@ -27,17 +27,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
 import pstats
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.run import HEADERS, fresh_database, seed
 from server.app import create_app
@@ -64,52 +66,80 @@ QUERIES = {
 MODES = ("off", "on")
 
 
-def _client(engine: Any, compare: str, on: bool) -> httpx.AsyncClient:
+def make_client(engine: AsyncEngine, settings: Settings) -> httpx.AsyncClient:
+    """An in-process client of an app over `engine`: no socket, no uvicorn."""
+    app = create_app(settings, engine=engine)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://inkgraph")
+
+
+def _client(engine: AsyncEngine, compare: str, on: bool) -> httpx.AsyncClient:
     if compare == "plan":
         settings = Settings(graphql_compiled_plan=on)
     else:
         settings = Settings(graphql_compiled_plan=True)
         settings = settings if on else settings.without_query_limits()
-    app = create_app(settings, engine=engine)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://inkgraph")
+    return make_client(engine, settings)
 
 
-async def _send(client: httpx.AsyncClient, body: bytes) -> bytes:
+async def send(client: httpx.AsyncClient, body: bytes) -> bytes:
+    """The response body of one POST /graphql; exits on a non-200 status or any `errors`."""
     response = await client.post("/graphql", content=body, headers=HEADERS)
     if response.status_code != 200 or b'"errors"' in response.content:
         raise SystemExit(f"bad response {response.status_code}: {response.text[:300]}")
     return response.content
 
 
-async def _cpu_ms(client: httpx.AsyncClient, body: bytes, n: int) -> float:
+# One request, however it is answered: through the app (`send`) or otherwise (bench/floor.py).
+Request = Callable[[], Awaitable[bytes]]
+
+
+def request(client: httpx.AsyncClient, body: bytes) -> Request:
+    return functools.partial(send, client, body)
+
+
+async def cpu_ms(call: Request, n: int) -> float:
+    """This process's CPU milliseconds per `call()`, over `n` calls."""
     started = time.process_time()
     for _ in range(n):
-        await _send(client, body)
+        await call()
     return 1000 * (time.process_time() - started) / n
+
+
+async def interleaved_medians(
+    requests: Mapping[str, Mapping[str, Request]], n: int, repeat: int, warmup: int = 3
+) -> dict[tuple[str, str], float]:
+    """Median CPU ms of `requests[query][mode]` over `repeat` samples of `n` calls each.
+
+    Modes are measured interleaved — in their order on even repeats, reversed on odd ones —
+    so that load from other programs falls on every mode alike.
+    """
+    for by_mode in requests.values():
+        for call in by_mode.values():
+            await cpu_ms(call, warmup)
+    samples: dict[tuple[str, str], list[float]] = {}
+    for index in range(repeat):
+        for query, by_mode in requests.items():
+            order = list(by_mode) if index % 2 == 0 else list(by_mode)[::-1]
+            for mode in order:
+                samples.setdefault((query, mode), []).append(await cpu_ms(by_mode[mode], n))
+    return {key: statistics.median(values) for key, values in samples.items()}
 
 
 async def measure(args: argparse.Namespace, clients: dict[str, httpx.AsyncClient]) -> None:
     bodies = {q: orjson.dumps({"query": QUERIES[q]}) for q in args.queries}
-    for query, body in bodies.items():  # warm caches; the two answers must be the same bytes
-        answers = {mode: await _send(clients[mode], body) for mode in MODES}
+    for query, body in bodies.items():  # the two answers must be the same bytes
+        answers = {mode: await send(clients[mode], body) for mode in MODES}
         if answers["off"] != answers["on"]:
             raise SystemExit(f"{query}: {args.compare} on and off answered differently")
-        for mode in MODES:
-            await _cpu_ms(clients[mode], body, 3)
-    samples: dict[tuple[str, str], list[float]] = {}
-    for repeat in range(args.repeat):
-        order = MODES if repeat % 2 == 0 else MODES[::-1]
-        for query, body in bodies.items():
-            for mode in order:
-                samples.setdefault((query, mode), []).append(
-                    await _cpu_ms(clients[mode], body, args.n)
-                )
+    requests = {
+        q: {mode: request(clients[mode], body) for mode in MODES} for q, body in bodies.items()
+    }
+    medians = await interleaved_medians(requests, args.n, args.repeat)
     print(f"CPU ms/request, in-process, {args.backend}, median of {args.repeat} x {args.n}")
     off_label, on_label = f"{args.compare} off", f"{args.compare} on"
     print(f"{'query':6} {off_label:>11} {on_label:>11} {'on/off':>7}")
     for query in bodies:
-        off = statistics.median(samples[(query, "off")])
-        on = statistics.median(samples[(query, "on")])
+        off, on = medians[(query, "off")], medians[(query, "on")]
         print(f"{query:6} {off:11.2f} {on:11.2f} {on / off:7.2f}")
 
 
@@ -117,42 +147,50 @@ async def profile(args: argparse.Namespace, clients: dict[str, httpx.AsyncClient
     client = clients[args.mode]
     for query in args.queries:
         body = orjson.dumps({"query": QUERIES[query]})
-        await _cpu_ms(client, body, 3)
+        await cpu_ms(request(client, body), 3)
         if args.profile == "pyinstrument":
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.0005, async_mode="enabled")
             with profiler:
-                ms = await _cpu_ms(client, body, args.n)
+                ms = await cpu_ms(request(client, body), args.n)
             print(profiler.output_text(unicode=True, color=False, time="percent_of_total"))
         else:
             c_profiler = cProfile.Profile()
             c_profiler.enable()
-            ms = await _cpu_ms(client, body, args.n)
+            ms = await cpu_ms(request(client, body), args.n)
             c_profiler.disable()
             stats = pstats.Stats(c_profiler, stream=sys.stdout)
             stats.sort_stats(args.sort).print_stats(args.lines)
         print(f"{query} {args.compare} {args.mode}: {ms:.2f} CPU ms/request under the profiler")
 
 
-async def amain(args: argparse.Namespace) -> None:
+@asynccontextmanager
+async def seeded_engine(backend: str) -> AsyncIterator[AsyncEngine]:
+    """An engine over a fresh, migrated database holding the benchmark data set (bench/run.py);
+    the database is dropped afterwards."""
     with tempfile.TemporaryDirectory(prefix="inkgraph-cpu-") as tmp:
-        async with fresh_database(args.backend, Path(tmp)) as url:
+        async with fresh_database(backend, Path(tmp)) as url:
             engine = make_engine(Settings(database_url=url, db_pool_size=2))
             try:
                 await upgrade(engine)
                 await seed(engine)
-                clients = {mode: _client(engine, args.compare, mode == "on") for mode in MODES}
-                try:
-                    if args.profile:
-                        await profile(args, clients)
-                    else:
-                        await measure(args, clients)
-                finally:
-                    for client in clients.values():
-                        await client.aclose()
+                yield engine
             finally:
                 await engine.dispose()
+
+
+async def amain(args: argparse.Namespace) -> None:
+    async with seeded_engine(args.backend) as engine:
+        clients = {mode: _client(engine, args.compare, mode == "on") for mode in MODES}
+        try:
+            if args.profile:
+                await profile(args, clients)
+            else:
+                await measure(args, clients)
+        finally:
+            for client in clients.values():
+                await client.aclose()
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -172,11 +210,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sort", default="tottime", help="cProfile sort key (default tottime)")
     parser.add_argument("--lines", type=int, default=30, help="cProfile lines (default 30)")
     args = parser.parse_args(argv)
-    args.queries = [q.strip() for q in args.queries.split(",") if q.strip()]
-    unknown = [q for q in args.queries if q not in QUERIES]
+    args.queries = selected_queries(parser, args.queries)
+    return args
+
+
+def selected_queries(parser: argparse.ArgumentParser, listed: str) -> list[str]:
+    """The names of `--queries q2,q4`; a parser error for a name not in QUERIES."""
+    queries = [q.strip() for q in listed.split(",") if q.strip()]
+    unknown = [q for q in queries if q not in QUERIES]
     if unknown:
         parser.error(f"unknown queries {unknown}; choose from {', '.join(QUERIES)}")
-    return args
+    return queries
 
 
 def main(argv: Sequence[str] | None = None) -> int:
