@@ -76,34 +76,31 @@ class RawStatement:
         return list(map(self.make_row, records))
 
 
-@dataclass(slots=True)
-class _Slot:
-    """A reusable statement's compilation, for the dialect it was compiled with."""
-
-    dialect: "weakref.ReferenceType[Dialect] | None" = None
-    raw: RawStatement | None = None
-
-
-_REUSABLE: weakref.WeakKeyDictionary[Executable, _Slot] = weakref.WeakKeyDictionary()
+# Per reusable statement, its raw form for each dialect it ran on (None: not fit to run raw).
+# Several engines (tests, bench) have dialects of their own: each keeps its compilation.
+_Compiled = weakref.WeakKeyDictionary[Dialect, "RawStatement | None"]
+_REUSABLE: weakref.WeakKeyDictionary[Executable, _Compiled] = weakref.WeakKeyDictionary()
 
 
 def reusable(statement: S) -> S:
     """Mark a statement that is built once and run many times (a cached one): on asyncpg,
     `Database.fetch` may then run it raw. Returns the statement."""
-    _REUSABLE.setdefault(statement, _Slot())
+    if statement not in _REUSABLE:
+        _REUSABLE[statement] = weakref.WeakKeyDictionary()
     return statement
 
 
 def raw_statement(statement: Executable, dialect: Dialect) -> RawStatement | None:
     """The raw form of a `reusable` statement for `dialect`, compiled at its first use; None
     for a statement not marked reusable or not fit to run raw."""
-    slot = _REUSABLE.get(statement)
-    if slot is None:
+    compiled = _REUSABLE.get(statement)
+    if compiled is None:
         return None
-    if slot.dialect is None or slot.dialect() is not dialect:
-        slot.raw = compile_raw(statement, dialect)
-        slot.dialect = weakref.ref(dialect)
-    return slot.raw
+    try:
+        return compiled[dialect]
+    except KeyError:
+        raw = compiled[dialect] = compile_raw(statement, dialect)
+        return raw
 
 
 def _mapping(row: tuple[Any, ...]) -> dict[str, Any]:
