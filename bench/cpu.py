@@ -3,6 +3,7 @@
 
     .venv/bin/python -m bench.cpu -n 20 --repeat 5 [--backend postgresql] [--queries q2,q4]
     .venv/bin/python -m bench.cpu --compare limits     # every query limit and cap off vs on
+    .venv/bin/python -m bench.cpu --compare raw        # DB_RAW_READS off vs on (PostgreSQL)
     .venv/bin/python -m bench.cpu --profile cprofile --queries q2 --mode on -n 50
 
 Seeds the benchmark data set (bench/run.py: 2,000 users x 10 posts, 1,000 articles x 20
@@ -19,7 +20,9 @@ ratio on ÷ off. `--profile` prints a cProfile or pyinstrument breakdown of one 
 
 `--compare limits` keeps the plan on in both apps and turns off, in the "off" app, every query
 limit, argument cap and the execution timeout (API.md "Limits and protection"): what the
-limits cost a common query.
+limits cost a common query. `--compare raw` keeps the plan on in both and gives the "off" app
+an engine with `DB_RAW_READS` off: every read through SQLAlchemy's execution instead of straight
+on asyncpg (loaders/rawpg.py).
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ MODES = ("off", "on")
 def _client(engine: Any, compare: str, on: bool) -> httpx.AsyncClient:
     if compare == "plan":
         settings = Settings(graphql_compiled_plan=on)
+    elif compare == "raw":  # the engine says whether reads run raw (see amain)
+        settings = Settings(graphql_compiled_plan=True)
     else:
         settings = Settings(graphql_compiled_plan=True)
         settings = settings if on else settings.without_query_limits()
@@ -139,10 +144,18 @@ async def amain(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="inkgraph-cpu-") as tmp:
         async with fresh_database(args.backend, Path(tmp)) as url:
             engine = make_engine(Settings(database_url=url, db_pool_size=2))
+            # --compare raw: the "off" app's engine sends every read through SQLAlchemy.
+            raw_off = Settings(database_url=url, db_pool_size=2, db_raw_reads=False)
+            engines = {
+                "on": engine,
+                "off": make_engine(raw_off) if args.compare == "raw" else engine,
+            }
             try:
                 await upgrade(engine)
                 await seed(engine)
-                clients = {mode: _client(engine, args.compare, mode == "on") for mode in MODES}
+                clients = {
+                    mode: _client(engines[mode], args.compare, mode == "on") for mode in MODES
+                }
                 try:
                     if args.profile:
                         await profile(args, clients)
@@ -152,7 +165,8 @@ async def amain(args: argparse.Namespace) -> None:
                     for client in clients.values():
                         await client.aclose()
             finally:
-                await engine.dispose()
+                for made in {id(e): e for e in engines.values()}.values():
+                    await made.dispose()
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -163,9 +177,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=5, help="samples per mode (default 5)")
     parser.add_argument(
         "--compare",
-        choices=("plan", "limits"),
+        choices=("plan", "limits", "raw"),
         default="plan",
-        help="what off and on switch: the compiled plan (default) or every query limit",
+        help="what off and on switch: the compiled plan (default), every query limit, or "
+        "PostgreSQL reads straight on asyncpg (DB_RAW_READS)",
     )
     parser.add_argument("--profile", choices=("cprofile", "pyinstrument"))
     parser.add_argument("--mode", choices=MODES, default="on", help="with --profile")
