@@ -37,6 +37,15 @@ starts any more, and the one in flight is cancelled in the database itself — S
 `sqlite3_interrupt`, PostgreSQL's `pg_cancel_backend`, MariaDB's `KILL QUERY`, the last two from
 a second pooled connection. Cancelling only the Python task would leave the statement running.
 
+On PostgreSQL the loaders' cached statements (`loaders.rawpg.reusable`) run straight on the
+asyncpg connection, SQLAlchemy only compiling them once (loaders/rawpg.py; `DB_RAW_READS`). Their
+faults mean the same: a connection asyncpg left closed (or a socket error) is a
+`DatabaseUnavailable`, the connection is invalidated and the pool's older connections marked
+stale, as SQLAlchemy does on a disconnect, and the retry above applies; sqlstate 57014 is a
+`StatementTimeout`; other driver errors propagate as asyncpg raised them. A raw statement whose
+task is cancelled leaves asyncpg cancelling it in the background: its connection is dropped at
+`close()` rather than pooled.
+
 `busy()` / `idle()` tell `loaders.rounds.Rounds` whether a statement of this request is running
 or queued: the next round of batches waits until none is.
 """
