@@ -3,6 +3,7 @@
 
     .venv/bin/python -m bench.cpu -n 20 --repeat 5 [--backend postgresql] [--queries q2,q4]
     .venv/bin/python -m bench.cpu --compare limits     # every query limit and cap off vs on
+    .venv/bin/python -m bench.cpu --compare raw        # DB_RAW_READS off vs on (PostgreSQL)
     .venv/bin/python -m bench.cpu --profile cprofile --queries q2 --mode on -n 50
 
 Seeds the benchmark data set (bench/run.py: 2,000 users x 10 posts, 1,000 articles x 20
@@ -19,7 +20,9 @@ ratio on ÷ off. `--profile` prints a cProfile or pyinstrument breakdown of one 
 
 `--compare limits` keeps the plan on in both apps and turns off, in the "off" app, every query
 limit, argument cap and the execution timeout (API.md "Limits and protection"): what the
-limits cost a common query.
+limits cost a common query. `--compare raw` keeps the plan on in both and gives the "off" app
+an engine with `DB_RAW_READS` off: every read through SQLAlchemy's execution instead of straight
+on asyncpg (loaders/rawpg.py).
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ def make_client(engine: AsyncEngine, settings: Settings) -> httpx.AsyncClient:
 def _client(engine: AsyncEngine, compare: str, on: bool) -> httpx.AsyncClient:
     if compare == "plan":
         settings = Settings(graphql_compiled_plan=on)
+    elif compare == "raw":  # the engine says whether reads run raw (see amain)
+        settings = Settings(graphql_compiled_plan=True)
     else:
         settings = Settings(graphql_compiled_plan=True)
         settings = settings if on else settings.without_query_limits()
@@ -182,7 +187,13 @@ async def seeded_engine(backend: str) -> AsyncIterator[AsyncEngine]:
 
 async def amain(args: argparse.Namespace) -> None:
     async with seeded_engine(args.backend) as engine:
-        clients = {mode: _client(engine, args.compare, mode == "on") for mode in MODES}
+        engines = {"on": engine, "off": engine}
+        if args.compare == "raw":  # the "off" app's engine sends every read through SQLAlchemy
+            url = engine.url.render_as_string(hide_password=False)
+            engines["off"] = make_engine(
+                Settings(database_url=url, db_pool_size=2, db_raw_reads=False)
+            )
+        clients = {mode: _client(engines[mode], args.compare, mode == "on") for mode in MODES}
         try:
             if args.profile:
                 await profile(args, clients)
@@ -191,6 +202,8 @@ async def amain(args: argparse.Namespace) -> None:
         finally:
             for client in clients.values():
                 await client.aclose()
+            if engines["off"] is not engine:
+                await engines["off"].dispose()
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -201,9 +214,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=5, help="samples per mode (default 5)")
     parser.add_argument(
         "--compare",
-        choices=("plan", "limits"),
+        choices=("plan", "limits", "raw"),
         default="plan",
-        help="what off and on switch: the compiled plan (default) or every query limit",
+        help="what off and on switch: the compiled plan (default), every query limit, or "
+        "PostgreSQL reads straight on asyncpg (DB_RAW_READS)",
     )
     parser.add_argument("--profile", choices=("cprofile", "pyinstrument"))
     parser.add_argument("--mode", choices=MODES, default="on", help="with --profile")

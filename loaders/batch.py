@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from loaders.database import Database
 from loaders.filters import NUL, one_of, predicates
 from loaders.keyset import beyond, order_by
+from loaders.rawpg import reusable
 from loaders.relations import Relation
 from loaders.specs import EMPTY_PAGE, Condition, Page, PageSpec
 
@@ -110,7 +111,7 @@ async def load_by_column(
 @lru_cache(maxsize=256)
 def _by_column_statement(column: Column[Any], dialect_name: str) -> Select[Any]:
     table = column.table
-    return select(*public_columns(table)).where(keys_parameter(column, dialect_name))
+    return reusable(select(*public_columns(table)).where(keys_parameter(column, dialect_name)))
 
 
 # Per-parent pages in one statement.
@@ -136,8 +137,10 @@ def page_statement(
 @lru_cache(maxsize=512)
 def _page_template(relation: Relation, spec: PageSpec, dialect_name: str) -> Select[Any]:
     """`page_statement` for integer keys passed at run time (see `keys_parameter`)."""
-    return _page_select(
-        relation, spec, keys_parameter(relation.remote_column, dialect_name), dialect_name
+    return reusable(
+        _page_select(
+            relation, spec, keys_parameter(relation.remote_column, dialect_name), dialect_name
+        )
     )
 
 
@@ -198,8 +201,10 @@ async def load_counts(
 def _cached_count_statement(
     relation: Relation, conditions: tuple[Condition, ...], dialect_name: str
 ) -> Select[Any, int]:
-    return _count_select(
-        relation, conditions, keys_parameter(relation.remote_column, dialect_name), dialect_name
+    return reusable(
+        _count_select(
+            relation, conditions, keys_parameter(relation.remote_column, dialect_name), dialect_name
+        )
     )
 
 
@@ -237,7 +242,7 @@ async def load_root_page(db: Database, table: Table, spec: PageSpec) -> Page:
 
 @lru_cache(maxsize=512)
 def _root_page_statement(table: Table, spec: PageSpec, dialect_name: str) -> Select[Any]:
-    return (
+    return reusable(
         select(*public_columns(table))
         .where(*_window_conditions(table, spec, dialect_name))
         .order_by(*order_by(table, spec.order, reverse=spec.backwards))
@@ -254,6 +259,6 @@ async def load_root_count(db: Database, table: Table, conditions: tuple[Conditio
 def _root_count_statement(
     table: Table, conditions: tuple[Condition, ...], dialect_name: str
 ) -> Select[Any]:
-    return (
+    return reusable(
         select(func.count()).select_from(table).where(*predicates(table, conditions, dialect_name))
     )

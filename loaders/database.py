@@ -37,6 +37,15 @@ starts any more, and the one in flight is cancelled in the database itself — S
 `sqlite3_interrupt`, PostgreSQL's `pg_cancel_backend`, MariaDB's `KILL QUERY`, the last two from
 a second pooled connection. Cancelling only the Python task would leave the statement running.
 
+On PostgreSQL the loaders' cached statements (`loaders.rawpg.reusable`) run straight on the
+asyncpg connection, SQLAlchemy only compiling them once (loaders/rawpg.py; `DB_RAW_READS`). Their
+faults mean the same: a connection asyncpg left closed (or a socket error) is a
+`DatabaseUnavailable`, the connection is invalidated and the pool's older connections marked
+stale, as SQLAlchemy does on a disconnect, and the retry above applies; sqlstate 57014 is a
+`StatementTimeout`; other driver errors propagate as asyncpg raised them. A raw statement whose
+task is cancelled leaves asyncpg cancelling it in the background: its connection is dropped at
+`close()` rather than pooled.
+
 `busy()` / `idle()` tell `loaders.rounds.Rounds` whether a statement of this request is running
 or queued: the next round of batches waits until none is.
 """
@@ -51,9 +60,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from sqlalchemy import Executable, Row, text
+from sqlalchemy import Connection, Executable, Row, text
 from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from loaders.rawpg import RawStatement, raw_statement
 
 logger = logging.getLogger("inkgraph.db")
 
@@ -174,6 +185,32 @@ def fair_checkouts(engine: AsyncEngine, capacity: int, timeout: float | None) ->
     _ADMISSIONS[engine.sync_engine] = _Admission(capacity, timeout, weakref.WeakKeyDictionary())
 
 
+def _observed(sync: Connection) -> bool:
+    """Whether something would miss a statement run raw: SQL echo, a statement or error event
+    listener. `_has_events` stays set once any listener was added, so the listeners themselves
+    are looked at (the connection's dispatch is joined with the engine's)."""
+    if sync._echo or sync.dialect.dispatch.handle_error:
+        return True
+    if not (sync._has_events or sync.engine._has_events):
+        return False
+    events = sync.dispatch
+    return bool(
+        events.before_cursor_execute
+        or events.after_cursor_execute
+        or events.before_execute
+        or events.after_execute
+    )
+
+
+_RAW_READS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def raw_reads(engine: AsyncEngine, enabled: bool) -> None:
+    """Whether this engine's `Database`s run reusable reads straight on asyncpg (the default
+    on PostgreSQL; loaders/rawpg.py). Off, every statement goes through SQLAlchemy."""
+    _RAW_READS[engine.sync_engine] = enabled
+
+
 class Database:
     """Per-request access to the database. Call `close()` when the request is done.
 
@@ -182,9 +219,15 @@ class Database:
     server's health log reads them.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, raw_reads: bool | None = None) -> None:
         self.engine = engine
         self.dialect_name = engine.dialect.name
+        # Reusable reads straight on asyncpg (loaders/rawpg.py): on unless turned off here or
+        # for the engine (`raw_reads(engine, False)`).
+        if raw_reads is None:
+            raw_reads = _RAW_READS.get(engine.sync_engine, True)
+        self._raw = raw_reads and engine.dialect.driver == "asyncpg"
+        self._poisoned = False  # a cancelled raw statement left the connection busy
         self.outage: DatabaseUnavailable | None = None
         self.reached = False
         self.timed_out = False
@@ -260,6 +303,9 @@ class Database:
         statement: Executable,
         parameters: Mapping[str, Any] | None,
     ) -> Sequence[Row[Any]]:
+        raw = self._raw_statement(connection, statement)
+        if raw is not None:
+            return await self._run_raw(connection, raw, parameters)
         self._in_flight = True
         result = await connection.execute(statement, parameters)
         self._in_flight = False
@@ -267,6 +313,61 @@ class Database:
         self._fresh_checkout = False
         self.reached = True
         return rows
+
+    def _raw_statement(
+        self, connection: AsyncConnection, statement: Executable
+    ) -> RawStatement | None:
+        """The statement's raw form when it may bypass SQLAlchemy's execution (loaders/rawpg.py):
+        a reusable statement, on asyncpg, with no event listener to notify and no SQL echo."""
+        if not self._raw or self._driver is None:
+            return None
+        sync = connection.sync_connection
+        if sync is None or _observed(sync):
+            return None
+        return raw_statement(statement, self.engine.dialect)
+
+    async def _run_raw(
+        self,
+        connection: AsyncConnection,
+        raw: RawStatement,
+        parameters: Mapping[str, Any] | None,
+    ) -> Sequence[Row[Any]]:
+        """`_run` on the asyncpg connection itself, its faults mapped as SQLAlchemy's are."""
+        driver = self._driver
+        arguments = raw.args(parameters)
+        self._in_flight = True
+        try:
+            records = await driver.fetch(raw.sql, *arguments)
+        except Exception as error:
+            # SQLAlchemy's asyncpg dialect calls an error a disconnect when it left the
+            # connection closed (`is_disconnect`); a socket error is one too.
+            if driver.is_closed() or isinstance(error, OSError):
+                await self._invalidate_broken(connection, error)
+                raise DatabaseUnavailable("the connection broke") from error
+            if getattr(error, "sqlstate", None) == _PG_QUERY_CANCELED:
+                raise StatementTimeout("the statement ran past the statement timeout") from error
+            raise
+        except BaseException:
+            # Cancelled (execution timeout, client gone): asyncpg is still cancelling the query
+            # in the background and the connection is busy until it has; it must not go back
+            # to the pool. `_disconnect` drops it.
+            self._poisoned = True
+            raise
+        self._in_flight = False
+        rows = raw.rows(records)
+        self._fresh_checkout = False
+        self.reached = True
+        return rows  # type: ignore[return-value]  # namedtuples that read like Rows
+
+    async def _invalidate_broken(self, connection: AsyncConnection, error: Exception) -> None:
+        """What SQLAlchemy does on a disconnect: drop this connection, and mark every pooled
+        connection opened before it stale (recycled at its next checkout), since a server that
+        went away took them all."""
+        with contextlib.suppress(Exception):
+            sync = connection.sync_connection
+            if sync is not None and sync.connection is not None:
+                self.engine.sync_engine.pool._invalidate(sync.connection, error, _checkin=False)
+        await _invalidate_quietly(connection)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -369,9 +470,12 @@ class Database:
     async def _disconnect(self) -> None:
         connection, self._connection = self._connection, None
         self._in_flight, self._driver, self._session_id = False, None, None
+        poisoned, self._poisoned = self._poisoned, False
         if connection is None:
             return
         try:
+            if poisoned:
+                await connection.invalidate()
             await connection.close()
         except Exception:  # a broken connection: drop it; the failure was already answered
             logger.debug("closing a connection failed; dropping it", exc_info=True)

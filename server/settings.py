@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # per request (make bench saw 200+ new PostgreSQL sessions in 5 s at the old default 5).
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    # PostgreSQL: the loaders' cached statements run straight on asyncpg, SQLAlchemy only
+    # compiling them (loaders/rawpg.py). Off sends every statement through SQLAlchemy.
+    db_raw_reads: bool = True
     # Bearer tokens expire this long after login (seconds, or ISO 8601 like P30D).
     token_ttl: timedelta = timedelta(days=30)
     # argon2id cost: RFC 9106's 64 MiB and 3 passes, in one lane. More lanes run in more

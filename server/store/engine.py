@@ -17,6 +17,8 @@
   `max_statement_time` (MySQL `max_execution_time`), SQLite a progress handler that
   interrupts the statement.
 - Every pooled backend: `DB_POOL_SIZE` connections stay open, `DB_MAX_OVERFLOW` more under a burst.
+- PostgreSQL: `DB_RAW_READS` (default on) runs the loaders' cached statements straight on
+  asyncpg (loaders/rawpg.py).
 """
 
 import asyncio
@@ -30,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.util import await_
 
-from loaders.database import explicit_transaction, fair_checkouts
+from loaders.database import explicit_transaction, fair_checkouts, raw_reads
 from server.settings import Settings, sqlite_path
 
 # SQLite checks its deadline every this many virtual-machine instructions (well under 1 ms).
@@ -156,6 +158,7 @@ def make_engine(settings: Settings, **engine_kwargs: Any) -> AsyncEngine:
         # Requests are admitted to the pool first come, first served (loaders/database.py).
         capacity = kwargs["pool_size"] + max(kwargs.get("max_overflow", 0), 0)
         fair_checkouts(engine, capacity, kwargs.get("pool_timeout"))
+    raw_reads(engine, settings.db_raw_reads)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         if statement_timeout:
