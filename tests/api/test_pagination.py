@@ -15,8 +15,9 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import delete, event, insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Table, delete, event, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import SQLModel
 
 from server.store import models
 from server.store.models import table_of
@@ -596,24 +597,39 @@ async def test_direction_left_out_or_null_means_ascending(client: GraphQLClient)
 # ---------------------------------------------------------------------------- keyset stability
 
 
+async def _put_back(connection: AsyncConnection, table: Table, rows: list[Any]) -> None:
+    """Insert reference `rows` of `table` again, then, recursively, the reference rows of every
+    table with a foreign key to it that point at them: deleting a post cascades (or sets null)
+    to whatever references it, and the session's data set must come back whole."""
+    if not rows:
+        return
+    keys = [row.id for row in rows]
+    await connection.execute(delete(table).where(table.c.id.in_(keys)))
+    await connection.execute(insert(table), [vars(row) for row in rows])
+    for child in SQLModel.metadata.sorted_tables:
+        for fk in child.foreign_keys:
+            if fk.column.table is table:
+                column = fk.parent.name
+                wanted = [r for r in dataset.ROWS.get(child.name, []) if getattr(r, column) in keys]
+                await _put_back(connection, child, wanted)
+
+
 @asynccontextmanager
 async def post_missing(engine: AsyncEngine, post: Any) -> Any:
-    """Run the block with `post` deleted; it is put back exactly as it was afterwards."""
+    """Run the block with `post` deleted; it is put back exactly as it was afterwards (with the
+    rows that reference it)."""
     table = table_of(models.Post)
     async with engine.begin() as connection:
         await connection.execute(delete(table).where(table.c.id == post.id))
     try:
         yield
     finally:
-        async with engine.begin() as connection:
-            await connection.execute(delete(table).where(table.c.id == post.id))
-            await connection.execute(insert(table), [vars(post)])
+        await reinsert(engine, post)
 
 
 async def reinsert(engine: AsyncEngine, post: Any) -> None:
-    table = table_of(models.Post)
     async with engine.begin() as connection:
-        await connection.execute(insert(table), [vars(post)])
+        await _put_back(connection, table_of(models.Post), [post])
 
 
 async def remove(engine: AsyncEngine, post: Any) -> None:
