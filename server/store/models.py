@@ -1,4 +1,4 @@
-"""The four tables of the contract and their two relation pairs (plus the author link).
+"""The tables of the contract and their relation pairs (plus the author link and tokens).
 
 User 1–n Post (`Post.user`), Article 1–n Comment (`Comment.article`), and User 1–n Comment
 (`Comment.author`, nullable: SET NULL when the user goes). Every relationship is `lazy="raise"`:
