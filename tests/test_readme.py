@@ -8,6 +8,7 @@ an example uses come from VARIABLES; an example that returns `userErrors` counts
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,23 @@ def _user_errors(value: Any) -> Any:
     elif isinstance(value, list):
         for item in value:
             yield from _user_errors(item)
+
+
+def test_every_setting_is_in_a_readme_table_with_its_default() -> None:
+    """An operator reads the README's tables for what can be set: a setting missing there (or
+    with a stale default) is one nobody can find."""
+    rows = [line for line in README.read_text().splitlines() if line.startswith("|")]
+    for name, field in Settings.model_fields.items():
+        env = name.upper()
+        documented = [row for row in rows if f"`{env}`" in row]
+        assert documented, f"{env} is in no README table"
+        default = field.default
+        if isinstance(default, bool):
+            shown = str(default).lower()
+        elif isinstance(default, timedelta):
+            shown = str(int(default.total_seconds()))
+        elif isinstance(default, float):
+            shown = f"{default:g}"
+        else:
+            shown = str(default)
+        assert any(shown in row for row in documented), f"{env}: default {shown} not shown"
