@@ -9,11 +9,9 @@ possible reading of the same rows.
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import Row, Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapper
@@ -44,15 +42,6 @@ MANY_TO_ONE = [pytest.param(r, id=r.name) for r in RELATIONS if not r.many]
 
 MISSING = (0, 987_654)  # keys no row has
 HUGE = 40_000  # more keys than asyncpg's 32,767 bind parameters
-
-
-@pytest_asyncio.fixture
-async def db(engine: AsyncEngine) -> AsyncIterator[Database]:
-    database = Database(engine)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def all_rows(engine: AsyncEngine, table: Table) -> list[Row[Any]]:

@@ -93,15 +93,6 @@ STATEMENTS: list[tuple[str, Executable, Mapping[str, Any] | None]] = [
 ]
 
 
-@pytest_asyncio.fixture
-async def db(engine: AsyncEngine) -> AsyncIterator[Database]:
-    database = Database(engine)
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
 @contextmanager
 def raw_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The SQL of every statement `Database` runs raw while the block runs."""
