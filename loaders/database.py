@@ -219,14 +219,12 @@ class Database:
     server's health log reads them.
     """
 
-    def __init__(self, engine: AsyncEngine, *, raw_reads: bool | None = None) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect_name = engine.dialect.name
-        # Reusable reads straight on asyncpg (loaders/rawpg.py): on unless turned off here or
-        # for the engine (`raw_reads(engine, False)`).
-        if raw_reads is None:
-            raw_reads = _RAW_READS.get(engine.sync_engine, True)
-        self._raw = raw_reads and engine.dialect.driver == "asyncpg"
+        # Reusable reads straight on asyncpg (loaders/rawpg.py), unless turned off for the
+        # engine (`raw_reads(engine, False)`, DB_RAW_READS).
+        self._raw = _RAW_READS.get(engine.sync_engine, True) and engine.dialect.driver == "asyncpg"
         self._poisoned = False  # a cancelled raw statement left the connection busy
         self.outage: DatabaseUnavailable | None = None
         self.reached = False
@@ -304,12 +302,12 @@ class Database:
         parameters: Mapping[str, Any] | None,
     ) -> Sequence[Row[Any]]:
         raw = self._raw_statement(connection, statement)
-        if raw is not None:
-            return await self._run_raw(connection, raw, parameters)
         self._in_flight = True
-        result = await connection.execute(statement, parameters)
+        if raw is None:
+            rows = (await connection.execute(statement, parameters)).all()
+        else:
+            rows = await self._fetch_raw(connection, raw, parameters)
         self._in_flight = False
-        rows = result.all()
         self._fresh_checkout = False
         self.reached = True
         return rows
@@ -326,18 +324,17 @@ class Database:
             return None
         return raw_statement(statement, self.engine.dialect)
 
-    async def _run_raw(
+    async def _fetch_raw(
         self,
         connection: AsyncConnection,
         raw: RawStatement,
         parameters: Mapping[str, Any] | None,
     ) -> Sequence[Row[Any]]:
-        """`_run` on the asyncpg connection itself, its faults mapped as SQLAlchemy's are."""
+        """The rows of `raw` from the asyncpg connection itself, its faults mapped as
+        SQLAlchemy's are."""
         driver = self._driver
-        arguments = raw.args(parameters)
-        self._in_flight = True
         try:
-            records = await driver.fetch(raw.sql, *arguments)
+            records = await driver.fetch(raw.sql, *raw.args(parameters))
         except Exception as error:
             # SQLAlchemy's asyncpg dialect calls an error a disconnect when it left the
             # connection closed (`is_disconnect`); a socket error is one too.
@@ -353,11 +350,7 @@ class Database:
             # to the pool. `_disconnect` drops it.
             self._poisoned = True
             raise
-        self._in_flight = False
-        rows = raw.rows(records)
-        self._fresh_checkout = False
-        self.reached = True
-        return rows  # type: ignore[return-value]  # namedtuples that read like Rows
+        return raw.rows(records)  # type: ignore[return-value]  # namedtuples that read like Rows
 
     async def _invalidate_broken(self, connection: AsyncConnection, error: Exception) -> None:
         """What SQLAlchemy does on a disconnect: drop this connection, and mark every pooled

@@ -97,13 +97,13 @@ STATEMENTS: list[tuple[str, Executable, Mapping[str, Any] | None]] = [
 def raw_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The SQL of every statement `Database` runs raw while the block runs."""
     seen: list[str] = []
-    original = Database._run_raw
+    original = Database._fetch_raw
 
     async def spy(self: Database, connection: Any, raw: Any, parameters: Any) -> Any:
         seen.append(raw.sql)
         return await original(self, connection, raw, parameters)
 
-    monkeypatch.setattr(Database, "_run_raw", spy)
+    monkeypatch.setattr(Database, "_fetch_raw", spy)
     yield seen
 
 
@@ -162,12 +162,15 @@ async def test_listeners_see_every_statement(
 
 
 async def test_switched_off(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    off = Database(engine, raw_reads=False)
+    url = engine.url.render_as_string(hide_password=False)
+    made = make_engine(Settings(database_url=url, db_raw_reads=False))  # DB_RAW_READS=false
+    off = Database(made)
     try:
         with raw_runs(monkeypatch) as raw:
             rows = await off.fetch(_by_column_statement(POSTS.c.id, PG), KEYS)
     finally:
         await off.close()
+        await made.dispose()
     assert rows
     assert not raw
 
