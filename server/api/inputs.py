@@ -53,7 +53,7 @@ OPERATORS: frozenset[str] = frozenset(get_args(Op))
 def operator(input_field: str) -> Op:
     """The loader operator of an operator input field (`StringFilter.starts_with`): its Python
     name, without the trailing underscore of a Python keyword (`in_`). A field with no such
-    operator is a `ValueError`: `check_filter` raises it at registration, not per request."""
+    operator is a `ValueError`: `filter_operators` raises it at registration, not per request."""
     name = input_field.removesuffix("_")
     if name not in OPERATORS:
         raise ValueError(
@@ -63,14 +63,17 @@ def operator(input_field: str) -> Op:
     return name  # type: ignore[return-value] # checked against Op's values above
 
 
-def check_filter(filter_input: type, columns: set[str]) -> None:
-    """Raise ValueError unless every field of an `XFilter` input names a column and every
-    field of its column filters (StringFilter, DateTimeFilter…) names a loader operator."""
+def filter_operators(filter_input: type, columns: set[str]) -> frozenset[Op]:
+    """The loader operators an `XFilter` input can send. Raises ValueError unless every field
+    names a column and every field of its column filters (StringFilter, DateTimeFilter…)
+    names a loader operator; `register` calls it, so that is at start-up, not per request."""
+    found: set[Op] = set()
     for column_field in dataclasses.fields(filter_input):
         if column_field.name not in columns:
             raise ValueError(f"{filter_input.__name__}.{column_field.name} names no column")
-        for op_field in dataclasses.fields(_column_filter(filter_input, column_field.name)):
-            operator(op_field.name)
+        column_filter = _column_filter(filter_input, column_field.name)
+        found.update(op for _name, op in _operators_of(column_filter))
+    return frozenset(found)
 
 
 def _column_filter(filter_input: type, name: str) -> type:

@@ -46,7 +46,7 @@ from strawberry.utils.str_converters import to_camel_case
 from loaders import Relation
 from server.api import ids
 from server.api.context import Info
-from server.api.inputs import UNSET, check_filter, conditions_of, given, order_of
+from server.api.inputs import UNSET, conditions_of, filter_operators, given, order_of
 from server.api.relay import (
     CONNECTION_FIELD,
     Connection,
@@ -231,7 +231,7 @@ def register(
                 raise EntityError(f"{cls.__name__}.{name}: table {table.name!r} has no such column")
             scalars.append((name, bool if strawberry_field.type is bool else None))
     try:
-        check_filter(filter, columns)
+        filter_operators(filter, columns)
     except ValueError as error:
         raise EntityError(f"{cls.__name__}: {error}") from None
     cls._scalars = tuple(scalars)
