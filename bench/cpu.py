@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.cpu -n 20 --repeat 5 [--backend postgresql] [--queries q2,q4]
     .venv/bin/python -m bench.cpu --compare limits     # every query limit and cap off vs on
     .venv/bin/python -m bench.cpu --compare raw        # DB_RAW_READS off vs on (PostgreSQL)
+    .venv/bin/python -m bench.cpu --compare direct     # strawberry's extension runner vs none
     .venv/bin/python -m bench.cpu --profile cprofile --queries q2 --mode on -n 50
 
 Seeds the benchmark data set (bench/run.py: 2,000 users x 10 posts, 1,000 articles x 20
@@ -43,8 +44,11 @@ from pathlib import Path
 import httpx
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from bench.run import HEADERS, fresh_database, seed
+from server.api.schema import InkgraphSchema
 from server.app import create_app
 from server.settings import Settings
 from server.store.engine import make_engine
@@ -76,6 +80,11 @@ def make_client(engine: AsyncEngine, settings: Settings) -> httpx.AsyncClient:
 
 
 def _client(engine: AsyncEngine, compare: str, on: bool) -> httpx.AsyncClient:
+    if compare == "direct":
+        client = make_client(engine, Settings(graphql_compiled_plan=True))
+        if not on:  # strawberry's extension runner for every request (server/api/direct.py)
+            _schema_of(client).direct = None
+        return client
     if compare == "plan":
         settings = Settings(graphql_compiled_plan=on)
     elif compare == "raw":  # the engine says whether reads run raw (see amain)
@@ -84,6 +93,17 @@ def _client(engine: AsyncEngine, compare: str, on: bool) -> httpx.AsyncClient:
         settings = Settings(graphql_compiled_plan=True)
         settings = settings if on else settings.without_query_limits()
     return make_client(engine, settings)
+
+
+def _schema_of(client: httpx.AsyncClient) -> InkgraphSchema:
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    app = transport.app
+    assert isinstance(app, Starlette)
+    route = next(r for r in app.routes if isinstance(r, Route) and r.path == "/graphql")
+    schema = route.endpoint.schema  # type: ignore[attr-defined] # the GraphQLView
+    assert isinstance(schema, InkgraphSchema)
+    return schema
 
 
 async def send(client: httpx.AsyncClient, body: bytes) -> bytes:
@@ -214,10 +234,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=5, help="samples per mode (default 5)")
     parser.add_argument(
         "--compare",
-        choices=("plan", "limits", "raw"),
+        choices=("plan", "limits", "raw", "direct"),
         default="plan",
-        help="what off and on switch: the compiled plan (default), every query limit, or "
-        "PostgreSQL reads straight on asyncpg (DB_RAW_READS)",
+        help="what off and on switch: the compiled plan (default), every query limit, "
+        "PostgreSQL reads straight on asyncpg (DB_RAW_READS), or direct queries (strawberry's "
+        "extension runner skipped, server/api/direct.py)",
     )
     parser.add_argument("--profile", choices=("cprofile", "pyinstrument"))
     parser.add_argument("--mode", choices=MODES, default="on", help="with --profile")

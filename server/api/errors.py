@@ -195,6 +195,21 @@ def classify(error: GraphQLError) -> GraphQLError:
     return error
 
 
+def coded(errors: list[GraphQLError], context: Any, operation: str | None) -> list[GraphQLError]:
+    """`errors` as the client sees them (`classify`); each unexpected one is logged first,
+    with its traceback, naming the request (`who`)."""
+    for error in errors:
+        if is_unexpected(error):
+            _unexpected.emit_for(
+                who(context, operation),
+                logging.ERROR,
+                "unexpected error",
+                exc_info=_original(error),
+                path=".".join(str(key) for key in error.path or ()) or "-",
+            )
+    return [classify(error) for error in errors]
+
+
 class ErrorCodes(SchemaExtension):
     """Give every error a code and mask unexpected ones (logged with their traceback)."""
 
@@ -203,14 +218,5 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         if result is None or not result.errors:
             return
-        for error in result.errors:
-            if is_unexpected(error):
-                ec = self.execution_context
-                _unexpected.emit_for(
-                    who(ec.context, ec.operation_name),
-                    logging.ERROR,
-                    "unexpected error",
-                    exc_info=_original(error),
-                    path=".".join(str(key) for key in error.path or ()) or "-",
-                )
-        result.errors = [classify(error) for error in result.errors]
+        ec = self.execution_context
+        result.errors = coded(result.errors, ec.context, ec.operation_name)

@@ -41,11 +41,15 @@ def who(context: Any, operation: str | None) -> Who:
     )
 
 
+def observe(context: Any, operation: str | None) -> None:
+    """Tell the app's `DatabaseHealth` what this request's database met (nothing outside
+    the HTTP view: schema tests)."""
+    health = (request_scope(context) or {}).get(HEALTH_SCOPE_KEY)
+    if isinstance(health, DatabaseHealth):
+        health.observe(context.db, who(context, operation))
+
+
 class DatabaseFaults(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
-        context = self.execution_context.context
-        health = (request_scope(context) or {}).get(HEALTH_SCOPE_KEY)
-        if not isinstance(health, DatabaseHealth):
-            return  # executed outside the HTTP view (schema tests)
-        health.observe(context.db, who(context, self.execution_context.operation_name))
+        observe(self.execution_context.context, self.execution_context.operation_name)

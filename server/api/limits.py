@@ -27,6 +27,7 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     parse,
+    specified_rules,
     validate,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -127,6 +128,94 @@ def _log_event(context: Any, operation: str | None, level: int, event: str, **fi
     events.emit_for(who(context, operation), level, event, **fields)
 
 
+def over_limit(
+    schema: GraphQLSchema,
+    limits: QueryLimits,
+    caps: complexity.Caps,
+    entry: _Entry,
+    operation: str | None,
+    variables: Any,
+) -> tuple[str, int, int] | complexity.ArgumentCapError | None:
+    """The first limit the parsed document goes over, in the contract's order, as (limit,
+    maximum, actual) or an argument cap; None when it keeps to all of them. Pure: the caller
+    logs and answers the refusal."""
+    counts = entry.counts
+    for limit, maximum, actual in (
+        ("directives", limits.max_directives, counts.directives),
+        ("aliases", limits.max_aliases, counts.aliases),
+    ):
+        if maximum and actual > maximum:
+            return limit, maximum, actual
+    try:
+        figures = _figures(schema, entry, operation, variables, caps)
+    except RecursionError:  # only reachable with the token limit off
+        return "depth", limits.max_depth, limits.max_depth + 1
+    if isinstance(figures, complexity.ArgumentCapError):
+        return figures
+    for limit, maximum, actual in (
+        ("depth", limits.max_depth, figures.depth),
+        ("nodes", limits.max_nodes, figures.nodes),
+        ("cost", limits.max_cost, figures.cost),
+    ):
+        if maximum and actual > maximum:
+            return limit, maximum, actual
+    try:
+        complexity.check_variable_lists(variables, limits.max_input_list)
+    except complexity.ArgumentCapError as error:
+        return error
+    return None
+
+
+def validation_rules(
+    limits: QueryLimits, rules: Sequence[type[ASTValidationRule]]
+) -> tuple[type[ASTValidationRule], ...]:
+    """`rules` (strawberry's configured ones) and what strawberry's own validate_document
+    adds to them, plus the introspection switch."""
+    extra: tuple[type[ASTValidationRule], ...] = (
+        MaybeNullValidationRule,
+        OneOfInputValidationRule,
+    )
+    if not limits.introspection:
+        extra += (NoSchemaIntrospectionCustomRule,)
+    return (*rules, *extra)
+
+
+def admitted(
+    schema: GraphQLSchema,
+    limits: QueryLimits,
+    query: str,
+    operation: str | None,
+    variables: Any,
+) -> DocumentNode | None:
+    """The parsed document of `query` when it keeps to every limit and validates with no
+    error (all from the caches the extension fills); None otherwise, with nothing logged:
+    the extension then refuses or reports it, once. `operation` is the name strawberry's
+    execution context gives (the first operation's when the request names none)."""
+    if limits.max_characters and len(query) > limits.max_characters:
+        return None
+    try:
+        entry = _parse(query, limits.max_tokens)
+    except GraphQLError:
+        return None
+    caps = complexity.Caps(limits.max_node_ids, limits.max_input_list)
+    if over_limit(schema, limits, caps, entry, operation, variables) is not None:
+        return None
+    rules = validation_rules(limits, specified_rules)
+    if _validate(schema, entry, rules, not limits.suggestions):
+        return None
+    return entry.document
+
+
+def parsed(query: str, limits: QueryLimits) -> DocumentNode | None:
+    """The cached parse of `query` under `limits` (None: too long, or no document)."""
+    if limits.max_characters and len(query) > limits.max_characters:
+        return None
+    try:
+        return _parse(query, limits.max_tokens).document
+    except GraphQLError:
+        return None
+
+
 class LimitsExtension(SchemaExtension):
     """Parse (cached), refuse documents over a limit, validate (cached) — see the module doc."""
 
@@ -177,50 +266,19 @@ class LimitsExtension(SchemaExtension):
             ec.pre_execution_errors = _validate(
                 ec.schema._schema,
                 self._entry,
-                self._rules(ec.validation_rules),
+                validation_rules(self.limits, ec.validation_rules),
                 not self.limits.suggestions,
             )
         yield
 
-    def _rules(
-        self, rules: Sequence[type[ASTValidationRule]]
-    ) -> tuple[type[ASTValidationRule], ...]:
-        # strawberry's own validate_document adds these two to the configured rules.
-        extra: tuple[type[ASTValidationRule], ...] = (
-            MaybeNullValidationRule,
-            OneOfInputValidationRule,
-        )
-        if not self.limits.introspection:
-            extra += (NoSchemaIntrospectionCustomRule,)
-        return (*rules, *extra)
-
     def _check(self, entry: _Entry) -> GraphQLError | None:
-        ec, limits = self.execution_context, self.limits
-        counts = entry.counts
-        for limit, maximum, actual in (
-            ("directives", limits.max_directives, counts.directives),
-            ("aliases", limits.max_aliases, counts.aliases),
-        ):
-            if maximum and actual > maximum:
-                return self._refuse(limit, maximum, actual)
-        variables = ec.variables
-        try:
-            figures = _figures(ec.schema._schema, entry, ec.operation_name, variables, self._caps)
-        except RecursionError:  # only reachable with the token limit off
-            return self._refuse("depth", limits.max_depth, limits.max_depth + 1)
-        if isinstance(figures, complexity.ArgumentCapError):
-            return self._cap(figures)
-        for limit, maximum, actual in (
-            ("depth", limits.max_depth, figures.depth),
-            ("nodes", limits.max_nodes, figures.nodes),
-            ("cost", limits.max_cost, figures.cost),
-        ):
-            if maximum and actual > maximum:
-                return self._refuse(limit, maximum, actual)
-        try:
-            complexity.check_variable_lists(variables, limits.max_input_list)
-        except complexity.ArgumentCapError as error:
-            return self._cap(error)
+        ec = self.execution_context
+        schema = ec.schema._schema
+        over = over_limit(schema, self.limits, self._caps, entry, ec.operation_name, ec.variables)
+        if isinstance(over, complexity.ArgumentCapError):
+            return self._cap(over)
+        if over is not None:
+            return self._refuse(*over)
         return None
 
     def _cap(self, error: complexity.ArgumentCapError) -> GraphQLError:

@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from server.api.direct import DirectQueries
 from server.api.errors import ErrorCodes, timed_out
 from server.api.execution import LeafFastPathContext
 from server.api.faults import DatabaseFaults
@@ -23,6 +24,8 @@ from server.api.scalars import SCALAR_MAP
 
 class InkgraphSchema(strawberry.Schema):
     limits: QueryLimits = QueryLimits()
+    # Query operations that need none of strawberry's extension runner (server/api/direct.py).
+    direct: DirectQueries | None = None
 
     def process_errors(
         self,
@@ -56,10 +59,9 @@ class InkgraphSchema(strawberry.Schema):
             allowed_operation_types,
             operation_extensions,
         )
-        kwargs: dict[str, Any] = {}
         timeout = self.limits.execution_timeout
         if not timeout:
-            return await super().execute(*args, **kwargs)
+            return await self._execute(*args)
         context = context_value
         task = asyncio.current_task()
         assert task is not None
@@ -83,7 +85,7 @@ class InkgraphSchema(strawberry.Schema):
         started = loop.time()
         timer = loop.call_later(timeout, expire)
         try:
-            result = await super().execute(*args, **kwargs)
+            result = await self._execute(*args)
         except asyncio.CancelledError:
             if not state["expired"] or task.uncancel() > 0:
                 raise  # cancelled from outside (client gone, shutdown), not by the deadline
@@ -100,6 +102,37 @@ class InkgraphSchema(strawberry.Schema):
         unknown = bool(getattr(db, "may_have_written", False))
         return ExecutionResult(data=None, errors=[timed_out(timeout, outcome_unknown=unknown)])
 
+    async def _execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None,
+        context_value: Any | None,
+        root_value: Any | None,
+        operation_name: str | None,
+        allowed_operation_types: Iterable[OperationType] | None,
+        operation_extensions: dict[str, Any] | None,
+    ) -> ExecutionResult:
+        if self.direct is not None and not operation_extensions:
+            result = await self.direct.run(
+                query,
+                variable_values,
+                context_value,
+                root_value,
+                operation_name,
+                allowed_operation_types,
+            )
+            if result is not None:
+                return result
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
+        )
+
     def _get_custom_context_kwargs(
         self, operation_extensions: dict[str, Any] | None = None, *, sync: bool = False
     ) -> dict[str, Any]:
@@ -111,12 +144,14 @@ class InkgraphSchema(strawberry.Schema):
 
 
 def build_schema(
-    limits: QueryLimits | None = None, *, compiled_plan: bool = True
+    limits: QueryLimits | None = None, *, compiled_plan: bool = True, direct: bool = True
 ) -> strawberry.Schema:
     """The schema served at /graphql and printed to schema.graphql, under `limits`.
 
     `compiled_plan` answers queries through server/api/plan.py; False leaves every
-    operation to graphql-core (with the scalar fast path of server/api/execution.py)."""
+    operation to graphql-core (with the scalar fast path of server/api/execution.py).
+    `direct` (with the plan) runs admitted query operations without strawberry's extension
+    runner (server/api/direct.py); the extensions here are the ones it stands in for."""
     limits = limits or QueryLimits()
     # LimitsExtension parses and validates with its own caches (it replaces strawberry's
     # ParserCache and ValidationCache).
@@ -133,4 +168,7 @@ def build_schema(
     )
     ENTITIES.check(schema)
     schema.limits = limits
+    if compiled_plan and direct:
+        # It stands in for exactly the three extensions above (and no schema directives).
+        schema.direct = DirectQueries(schema._schema, limits, PlanExecutor)
     return schema
