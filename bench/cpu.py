@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.cpu -n 20 --repeat 5 [--backend postgresql] [--queries q2,q4]
     .venv/bin/python -m bench.cpu --compare limits     # every query limit and cap off vs on
     .venv/bin/python -m bench.cpu --compare raw        # DB_RAW_READS off vs on (PostgreSQL)
-    .venv/bin/python -m bench.cpu --compare direct     # strawberry's extension runner vs none
+    .venv/bin/python -m bench.cpu --compare direct     # strawberry's whole pipeline vs short ways
     .venv/bin/python -m bench.cpu --profile cprofile --queries q2 --mode on -n 50
 
 Seeds the benchmark data set (bench/run.py: 2,000 users x 10 posts, 1,000 articles x 20
@@ -53,6 +53,7 @@ from server.app import create_app
 from server.settings import Settings
 from server.store.engine import make_engine
 from server.store.migrate import upgrade
+from server.view import GraphQLView
 
 # ../shared/peers/queries/inkgraph/qN.graphql
 QUERIES = {
@@ -82,8 +83,11 @@ def make_client(engine: AsyncEngine, settings: Settings) -> httpx.AsyncClient:
 def _client(engine: AsyncEngine, compare: str, on: bool) -> httpx.AsyncClient:
     if compare == "direct":
         client = make_client(engine, Settings(graphql_compiled_plan=True))
-        if not on:  # strawberry's extension runner for every request (server/api/direct.py)
-            _schema_of(client).direct = None
+        if not on:  # strawberry's whole pipeline for every request (server/api/direct.py)
+            view = _view_of(client)
+            view.short_posts = False
+            assert isinstance(view.schema, InkgraphSchema)
+            view.schema.direct = None
         return client
     if compare == "plan":
         settings = Settings(graphql_compiled_plan=on)
@@ -95,15 +99,15 @@ def _client(engine: AsyncEngine, compare: str, on: bool) -> httpx.AsyncClient:
     return make_client(engine, settings)
 
 
-def _schema_of(client: httpx.AsyncClient) -> InkgraphSchema:
+def _view_of(client: httpx.AsyncClient) -> GraphQLView:
     transport = client._transport
     assert isinstance(transport, httpx.ASGITransport)
     app = transport.app
     assert isinstance(app, Starlette)
     route = next(r for r in app.routes if isinstance(r, Route) and r.path == "/graphql")
-    schema = route.endpoint.schema  # type: ignore[attr-defined] # the GraphQLView
-    assert isinstance(schema, InkgraphSchema)
-    return schema
+    view = route.endpoint
+    assert isinstance(view, GraphQLView)
+    return view
 
 
 async def send(client: httpx.AsyncClient, body: bytes) -> bytes:
@@ -237,8 +241,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=("plan", "limits", "raw", "direct"),
         default="plan",
         help="what off and on switch: the compiled plan (default), every query limit, "
-        "PostgreSQL reads straight on asyncpg (DB_RAW_READS), or direct queries (strawberry's "
-        "extension runner skipped, server/api/direct.py)",
+        "PostgreSQL reads straight on asyncpg (DB_RAW_READS), or the short ways (strawberry's "
+        "extension runner and view steps skipped, server/api/direct.py, server/view.py)",
     )
     parser.add_argument("--profile", choices=("cprofile", "pyinstrument"))
     parser.add_argument("--mode", choices=MODES, default="on", help="with --profile")

@@ -13,10 +13,18 @@
   (`Database.interrupt`), so nothing keeps computing for nobody.
 - An answer carries at most 10 errors, a repeated request error once (server/api/limits.py).
 
+- A plain JSON POST (`application/json`, one operation, no streaming `Accept`) is run by
+  `_run_plain`: strawberry's own hooks in the order of its `run`, without the steps that
+  cannot apply (WebSocket and IDE checks, content-type parsing through `email`, the
+  streaming-transport lookup, the subscription-result check against a runtime Protocol,
+  ~7 % of a small query's CPU). Anything else, malformed bodies included, goes to `run`.
+
 Private API used here (strawberry-graphql pinned exactly in pyproject.toml): `execute_single`,
-the shared HTTP view's per-operation step, is overridden, and a mutation over GET is recognised
-by the `InvalidOperationTypeError` behind strawberry's HTTPException (`__cause__`); the other
-overrides are the view's hooks. `tests/api/test_mutations.py` checks the 405.
+the shared HTTP view's per-operation step, is overridden and called, with
+`request_adapter_class`, `_handle_errors` and `create_response` as its `run` calls them; a
+mutation over GET is recognised by the `InvalidOperationTypeError` behind strawberry's
+HTTPException (`__cause__`); the other overrides are the view's hooks.
+`tests/api/test_mutations.py` checks the 405; `tests/test_direct.py` compares both ways.
 """
 
 import asyncio
@@ -30,9 +38,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from loaders import Database, Loaders
 from server.api.context import AuthConfig, Context
@@ -44,6 +53,7 @@ from server.health import DatabaseHealth
 from server.ide import ide_html
 
 _OPEN_DATABASES = "inkgraph.databases"
+_PLAIN_KEYS = frozenset(("query", "variables", "operationName", "extensions"))
 ALLOW = (b"allow", b"GET, POST")
 _SUB_RESPONSE = "inkgraph.sub_response"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -70,6 +80,10 @@ def prefers_graphql_response_json(accept: str) -> bool:
 
 
 class GraphQLView(GraphQL[Context, None]):
+    # JSON POSTs take `_run_plain` (bench.cpu --compare direct turns it off, with the schema's
+    # direct queries).
+    short_posts = True
+
     def __init__(
         self,
         schema: Any,
@@ -140,6 +154,32 @@ class GraphQLView(GraphQL[Context, None]):
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher  # when disconnected: until the statements are interrupted
 
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        # A plain JSON POST (nearly every request) takes the short way: strawberry's own hooks
+        # in strawberry's order, without the steps that cannot apply to it (WebSocket and IDE
+        # checks, content-type parsing, streaming transports, subscription results).
+        if self.short_posts and context is UNSET and root_value is UNSET and _json_post(request):
+            request_data = await _plain_request_data(request)
+            if request_data is not None:
+                return await self._run_plain(request, request_data)
+        return await super().run(request, context, root_value)
+
+    async def _run_plain(self, request: Request, request_data: GraphQLRequestData) -> Response:
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)
+        result = await self.execute_single(
+            request=request,
+            request_adapter=self.request_adapter_class(request),
+            sub_response=sub_response,
+            context=context,
+            root_value=None,  # GraphQL[Context, None]: no get_root_value of ours
+            request_data=request_data,
+        )
+        response_data = await self.process_result(request=request, result=result)
+        if result.errors:
+            self._handle_errors(result.errors, response_data)
+        return self.create_response(response_data=response_data, sub_response=sub_response)
+
     async def get_context(self, request: Any, response: Any) -> Context:
         db = Database(self.engine)
         request.scope[_OPEN_DATABASES].append(db)
@@ -197,3 +237,34 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, _request: Request) -> Response:
         return HTMLResponse(ide_html())
+
+
+def _json_post(request: Any) -> bool:
+    """A POST of exactly `application/json` that asks for no streaming transport."""
+    if not isinstance(request, Request) or request.method != "POST":
+        return False
+    if request.headers.get("content-type") != "application/json":
+        return False
+    accept = request.headers.get("accept", "").lower()
+    return "multipart" not in accept and "event-stream" not in accept
+
+
+async def _plain_request_data(request: Request) -> GraphQLRequestData | None:
+    """The body as one plain operation, or None for anything strawberry must judge (it then
+    reads the body again from Starlette's cache and gives its own 400s)."""
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return None
+    if type(data) is not dict or not data.keys() <= _PLAIN_KEYS:
+        return None
+    query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
+    if type(query) is not str or data.get("extensions") is not None:
+        return None
+    if not (variables is None or type(variables) is dict) or not (
+        name is None or type(name) is str
+    ):
+        return None
+    return GraphQLRequestData(
+        query=query, variables=variables, operation_name=name, extensions=None
+    )

@@ -1,9 +1,10 @@
-"""Direct queries (server/api/direct.py) answer exactly as strawberry's pipeline does.
+"""The short ways answer exactly as strawberry's whole pipeline does: direct queries
+(server/api/direct.py) and the view's plain JSON POSTs (`GraphQLView._run_plain`).
 
-Each request here goes to two apps over the same engine: the default one, where admitted query
-operations skip strawberry's extension runner, and one whose schema has that switched off.
-Status, content type and body bytes must be the same; each case also says whether the direct
-path answered it or left it to strawberry, and what the answer is.
+Each request here goes to two apps over the same engine: the default one, and one with both
+short ways switched off. Status, content type and body bytes must be the same, and so must the
+SQL statement counts; each case also says whether the direct path answered it or left it to
+strawberry, and what the answer is.
 """
 
 from collections.abc import AsyncIterator
@@ -23,14 +24,21 @@ from server.api.direct import DirectQueries, only_operation
 from server.api.schema import InkgraphSchema
 from server.app import create_app
 from server.settings import Settings
+from server.view import GraphQLView
 from tests.support.sqlcount import count_statements
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 
-def _schema(app: Any) -> InkgraphSchema:
+def _view(app: Any) -> GraphQLView:
     route = next(r for r in app.routes if isinstance(r, Route) and r.path == "/graphql")
-    schema = route.endpoint.schema  # type: ignore[attr-defined] # the GraphQLView
+    view = route.endpoint
+    assert isinstance(view, GraphQLView)
+    return view
+
+
+def _schema(app: Any) -> InkgraphSchema:
+    schema = _view(app).schema
     assert isinstance(schema, InkgraphSchema)
     return schema
 
@@ -47,6 +55,7 @@ async def apps(engine: AsyncEngine) -> AsyncIterator[Apps]:
     direct, plain = create_app(settings, engine=engine), create_app(settings, engine=engine)
     assert _schema(direct).direct is not None
     _schema(plain).direct = None
+    _view(plain).short_posts = False
     transport = httpx.ASGITransport
     async with (
         httpx.AsyncClient(transport=transport(app=direct), base_url="http://i") as a,
@@ -206,6 +215,46 @@ async def test_get_and_mutations(apps: Apps, taken: list[bool]) -> None:
     assert over_post.status == 200
     assert over_post.body["data"]["login"]["token"] is None
     assert over_post.body["data"]["login"]["userErrors"]
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "accept"),
+    [
+        (b'{"query": "{ users { totalCount } }"}', "application/json; charset=utf-8", "*/*"),
+        (b'{"query": "{ users { totalCount } }"}', "application/JSON", "*/*"),
+        (b'[{"query": "{ users { totalCount } }"}]', "application/json", "*/*"),
+        (
+            b'{"query": "{ users { totalCount } }", "extensions": {"a": 1}}',
+            "application/json",
+            "*/*",
+        ),
+        (b'{"query": "{ users { totalCount } }", "extra": 1}', "application/json", "*/*"),
+        (b'{"query": 1}', "application/json", "*/*"),
+        (b'{"query": "{ users { totalCount } }", "variables": []}', "application/json", "*/*"),
+        (b'{"query": "{ users { totalCount } }", "operationName": 2}', "application/json", "*/*"),
+        (b'{"query": "{ users { totalCount } }"', "application/json", "*/*"),
+        (b'"query"', "application/json", "*/*"),
+        (b"", "application/json", "*/*"),
+        (b'{"query": "{ users { totalCount } }"}', "application/json", "text/event-stream"),
+        (
+            b'{"query": "{ users { totalCount } }"}',
+            "application/json",
+            'multipart/mixed;subscriptionSpec="1.0"',
+        ),
+        (b'{"query": "{ users { totalCount } }"}', "text/plain", "*/*"),
+        (b'{"query": null}', "application/json", GRAPHQL_RESPONSE),
+        (b'{"query": "{ users { totalCount } }", "variables": null}', "application/json", "*/*"),
+    ],
+)
+async def test_the_view_answers_any_post_as_strawberry_does(
+    apps: Apps, content: bytes, content_type: str, accept: str
+) -> None:
+    headers = {"content-type": content_type, "accept": accept}
+    direct = await apps.direct.post("/graphql", content=content, headers=headers)
+    plain = await apps.strawberry.post("/graphql", content=content, headers=headers)
+    assert direct.status_code == plain.status_code
+    assert direct.headers.get("content-type") == plain.headers.get("content-type")
+    assert direct.content == plain.content
 
 
 def test_only_operation_picks_as_graphql_core_does() -> None:

@@ -61,7 +61,7 @@ class InkgraphSchema(strawberry.Schema):
         )
         timeout = self.limits.execution_timeout
         if not timeout:
-            return await self._execute(*args)
+            return await self._execute(args)
         context = context_value
         task = asyncio.current_task()
         assert task is not None
@@ -85,7 +85,7 @@ class InkgraphSchema(strawberry.Schema):
         started = loop.time()
         timer = loop.call_later(timeout, expire)
         try:
-            result = await self._execute(*args)
+            result = await self._execute(args)
         except asyncio.CancelledError:
             if not state["expired"] or task.uncancel() > 0:
                 raise  # cancelled from outside (client gone, shutdown), not by the deadline
@@ -102,36 +102,15 @@ class InkgraphSchema(strawberry.Schema):
         unknown = bool(getattr(db, "may_have_written", False))
         return ExecutionResult(data=None, errors=[timed_out(timeout, outcome_unknown=unknown)])
 
-    async def _execute(
-        self,
-        query: str | None,
-        variable_values: dict[str, Any] | None,
-        context_value: Any | None,
-        root_value: Any | None,
-        operation_name: str | None,
-        allowed_operation_types: Iterable[OperationType] | None,
-        operation_extensions: dict[str, Any] | None,
-    ) -> ExecutionResult:
+    async def _execute(self, args: tuple[Any, ...]) -> ExecutionResult:
+        """A direct query when it applies (server/api/direct.py), else strawberry's execute;
+        `args` are `execute`'s, in order."""
+        *call, operation_extensions = args
         if self.direct is not None and not operation_extensions:
-            result = await self.direct.run(
-                query,
-                variable_values,
-                context_value,
-                root_value,
-                operation_name,
-                allowed_operation_types,
-            )
+            result = await self.direct.run(*call)
             if result is not None:
                 return result
-        return await super().execute(
-            query,
-            variable_values,
-            context_value,
-            root_value,
-            operation_name,
-            allowed_operation_types,
-            operation_extensions,
-        )
+        return await super().execute(*args)
 
     def _get_custom_context_kwargs(
         self, operation_extensions: dict[str, Any] | None = None, *, sync: bool = False
