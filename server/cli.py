@@ -99,21 +99,28 @@ def _open_files_for(settings: Settings) -> None:
         )
 
 
+def serve_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of `uvicorn.run` for `settings`."""
+    from server.httplimits import uvicorn_options
+
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "access_log": settings.log_access,
+        "proxy_headers": False,
+        **uvicorn_options(settings),
+    }
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
-    from server.httplimits import uvicorn_options
 
     settings = _settings(args)
     _open_files_for(settings)
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": "info",
-        "proxy_headers": False,
-        **uvicorn_options(settings),
-    }
+    options = serve_options(settings)
     if args.workers > 1:
         # Children are spawned, not forked: they read their settings from the environment.
         for name in ("database_url", "host", "port"):

@@ -196,9 +196,12 @@ def wait_until_up(process: subprocess.Popen[bytes], base: str, log: Path) -> Non
 def test_serve_answers_over_real_http(tmp_path: Path, how: str) -> None:
     ok(tmp_path, "migrate")
     port = free_port()
-    # The flag must win over PORT; without the flag, PORT is used.
+    # The flag must win over PORT; without the flag, PORT is used. The access log is off
+    # unless LOG_ACCESS turns it on.
     args, env = (
-        (["--port", str(port)], {"PORT": "1"}) if how == "flag" else ([], {"PORT": str(port)})
+        (["--port", str(port)], {"PORT": "1"})
+        if how == "flag"
+        else ([], {"PORT": str(port), "LOG_ACCESS": "true"})
     )
     base = f"http://127.0.0.1:{port}"
     with serving(tmp_path, *args, **env) as process:
@@ -211,6 +214,8 @@ def test_serve_answers_over_real_http(tmp_path: Path, how: str) -> None:
         assert response.json() == {"data": {"users": {"totalCount": 0}}}
         get = httpx.get(f"{base}/graphql", params={"query": "{ __typename }"}, timeout=10)
         assert get.json() == {"data": {"__typename": "Query"}}
+    access_lines = (tmp_path / "serve.log").read_text().count('"POST /graphql HTTP/1.1" 200')
+    assert access_lines == (1 if how == "env" else 0)
 
 
 # ---------------------------------------------------------------------------- server databases
