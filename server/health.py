@@ -38,6 +38,11 @@ class DatabaseHealth:
     def up(self) -> bool:
         return self.down_since is None
 
+    def has_news(self, db: Database) -> bool:
+        """Whether `observe` would count or log anything for a request that used `db` (when
+        not, the caller need not work out whom a line would name)."""
+        return db.outage is not None or db.timed_out or (db.reached and self.down_since is not None)
+
     def observe(self, db: Database, who: Who) -> None:
         """A request ended: count it as failed if it met an outage, or note that the database
         answered it."""

@@ -45,7 +45,7 @@ def observe(context: Any, operation: str | None) -> None:
     """Tell the app's `DatabaseHealth` what this request's database met (nothing outside
     the HTTP view: schema tests)."""
     health = (request_scope(context) or {}).get(HEALTH_SCOPE_KEY)
-    if isinstance(health, DatabaseHealth):
+    if isinstance(health, DatabaseHealth) and health.has_news(context.db):
         health.observe(context.db, who(context, operation))
 
 
