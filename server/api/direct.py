@@ -8,7 +8,8 @@ repeated document; the runner around it is about a sixth of the server's CPU for
 query such as one user and their posts (README "Performance", `bench.cpu --compare direct`).
 
 For a query operation whose document keeps to every limit and validates without error, all
-known from the caches that `LimitsExtension` fills, this module does the same steps directly:
+known from the caches that `LimitsExtension` fills (`server.api.limits.Admission`), this
+module does the same steps directly:
 it records the operation's name for the operator's log, calls graphql-core's `execute` as
 strawberry does (same executor class, `is_awaitable`, `hide_suggestions`), codes the errors
 (`server.api.errors.coded`, ErrorCodes' own function) and reports to the app's health
@@ -17,16 +18,15 @@ that is refused, does not parse or validate, does not name one operation, a muta
 operation the transport does not allow (a mutation over GET) — is left to strawberry before
 anything has happened, so each of its errors is made in one place only.
 
-It is used only by a schema whose extensions are exactly those three and that has no
-directives of its own (`direct_queries_fit`): an extension added later runs, because such a
-schema takes strawberry's path for every request. `tests/test_direct.py` compares the two
-paths; the shadow (tests/support/shadow.py) compares every API test's query with plain
-graphql-core through strawberry's path.
+It stands in for exactly those three extensions: `build_schema` (server/api/schema.py) gives
+it to the schema it builds with them, and an extension added there must either be done here
+too or turn direct queries off. `tests/test_direct.py` compares the two paths; the shadow
+(tests/support/shadow.py) compares every API test's query with plain graphql-core through
+strawberry's path.
 
-Private API used here (strawberry-graphql pinned exactly in pyproject.toml): the schema's
-`extensions` and `directives` lists and `_schema` (the graphql-core schema), and
+Private API used here (strawberry-graphql pinned exactly in pyproject.toml):
 `strawberry.execution.is_awaitable.optimized_is_awaitable`, the predicate strawberry passes
-to graphql-core.
+to graphql-core, and the schema's `_schema` (the graphql-core schema), read by build_schema.
 """
 
 from collections.abc import Iterable
@@ -36,9 +36,9 @@ from graphql import (
     ExecutionResult as GraphQLExecutionResult,
     GraphQLError,
     GraphQLSchema,
-    OperationDefinitionNode,
     OperationType,
     execute,
+    get_operation_ast,
 )
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.types import ExecutionResult
@@ -46,22 +46,7 @@ from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from server.api.errors import coded
 from server.api.faults import OPERATION_SCOPE_KEY, observe, request_scope
-from server.api.limits import QueryLimits, admitted, parsed
-
-
-def only_operation(document: Any, name: str | None) -> OperationDefinitionNode | None:
-    """The operation `name` selects (the only one when `name` is None), else None."""
-    found: OperationDefinitionNode | None = None
-    for definition in document.definitions:
-        if not isinstance(definition, OperationDefinitionNode):
-            continue
-        if name is None:
-            if found is not None:
-                return None  # several operations and no name: graphql-core's error
-            found = definition
-        elif definition.name is not None and definition.name.value == name:
-            return definition
-    return found
+from server.api.limits import Admission, QueryLimits
 
 
 class DirectQueries:
@@ -70,6 +55,7 @@ class DirectQueries:
     def __init__(self, schema: GraphQLSchema, limits: QueryLimits, executor_class: type) -> None:
         self.schema = schema
         self.limits = limits
+        self.admission = Admission(schema, limits)
         self.executor_class = executor_class
 
     async def run(
@@ -87,10 +73,12 @@ class DirectQueries:
             return None
         if variables is not None and not isinstance(variables, dict):
             return None
-        document = parsed(query, self.limits)
-        if document is None:
+        entry = self.admission.parse(query)
+        if entry is None:
             return None
-        operation = only_operation(document, operation_name)
+        document = entry.document
+        # The operation graphql-core will run: the named one, or the only one.
+        operation = get_operation_ast(document, operation_name)
         if operation is None or operation.operation is not OperationType.QUERY:
             return None
         # strawberry's name for it (the operator's log, the cached figures): the given one,
@@ -98,7 +86,7 @@ class DirectQueries:
         name = operation_name
         if name is None and operation.name is not None:
             name = operation.name.value
-        if admitted(self.schema, self.limits, query, name, variables) is None:
+        if not self.admission.admits(entry, name, variables):
             return None
         scope = request_scope(context)
         if scope is not None:

@@ -180,40 +180,34 @@ def validation_rules(
     return (*rules, *extra)
 
 
-def admitted(
-    schema: GraphQLSchema,
-    limits: QueryLimits,
-    query: str,
-    operation: str | None,
-    variables: Any,
-) -> DocumentNode | None:
-    """The parsed document of `query` when it keeps to every limit and validates with no
-    error (all from the caches the extension fills); None otherwise, with nothing logged:
-    the extension then refuses or reports it, once. `operation` is the name strawberry's
-    execution context gives (the first operation's when the request names none)."""
-    if limits.max_characters and len(query) > limits.max_characters:
-        return None
-    try:
-        entry = _parse(query, limits.max_tokens)
-    except GraphQLError:
-        return None
-    caps = complexity.Caps(limits.max_node_ids, limits.max_input_list)
-    if over_limit(schema, limits, caps, entry, operation, variables) is not None:
-        return None
-    rules = validation_rules(limits, specified_rules)
-    if _validate(schema, entry, rules, not limits.suggestions):
-        return None
-    return entry.document
+class Admission:
+    """What `LimitsExtension` would say of a document, read from its caches, with nothing
+    logged: server/api/direct.py asks it before taking a query past strawberry."""
 
+    def __init__(self, schema: GraphQLSchema, limits: QueryLimits) -> None:
+        self.schema = schema
+        self.limits = limits
+        self.caps = complexity.Caps(limits.max_node_ids, limits.max_input_list)
+        # strawberry's default rules, as its execution context gives them to the extension.
+        self.rules = validation_rules(limits, specified_rules)
 
-def parsed(query: str, limits: QueryLimits) -> DocumentNode | None:
-    """The cached parse of `query` under `limits` (None: too long, or no document)."""
-    if limits.max_characters and len(query) > limits.max_characters:
-        return None
-    try:
-        return _parse(query, limits.max_tokens).document
-    except GraphQLError:
-        return None
+    def parse(self, query: str) -> _Entry | None:
+        """The cached parse of `query` (None: too long, or not a document)."""
+        if self.limits.max_characters and len(query) > self.limits.max_characters:
+            return None
+        try:
+            return _parse(query, self.limits.max_tokens)
+        except GraphQLError:
+            return None
+
+    def admits(self, entry: _Entry, operation: str | None, variables: Any) -> bool:
+        """Whether the document keeps to every limit and validates with no error. `operation`
+        is the name strawberry's execution context gives (the first operation's when the
+        request names none): the cached figures are keyed by it."""
+        limits = self.limits
+        if over_limit(self.schema, limits, self.caps, entry, operation, variables) is not None:
+            return False
+        return not _validate(self.schema, entry, self.rules, not limits.suggestions)
 
 
 class LimitsExtension(SchemaExtension):

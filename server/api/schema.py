@@ -148,6 +148,7 @@ def build_schema(
     ENTITIES.check(schema)
     schema.limits = limits
     if compiled_plan and direct:
-        # It stands in for exactly the three extensions above (and no schema directives).
+        # It stands in for exactly the three extensions above (server/api/direct.py): one
+        # added to `extensions` must be done there too, or this switched off.
         schema.direct = DirectQueries(schema._schema, limits, PlanExecutor)
     return schema
